@@ -1,0 +1,1 @@
+"""The ``metra`` command line (Typer + Rich): a thin face over the library layers."""

@@ -1,0 +1,29 @@
+"""Entry point of the ``metra`` console script; each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from metra import __version__
+
+app = typer.Typer(
+    name="metra",
+    help="metra: smart electricity metering (DLMS/COSEM head-end, MDM, virtual meters).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"metra {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """metra: smart electricity metering (DLMS/COSEM head-end, MDM, virtual meters)."""
