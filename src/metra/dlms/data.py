@@ -165,7 +165,7 @@ class Bcd(_TypedInt):
 
 
 class Float32(float):
-    """``float32``: IEEE 754 single precision (the value is rounded to single precision on encode)."""
+    """``float32``: IEEE 754 single precision (rounded to single precision on encode)."""
 
     __slots__ = ()
     tag: ClassVar[Tag] = Tag.FLOAT32
@@ -196,7 +196,7 @@ class OctetString(bytes):
 
 
 class VisibleString(str):
-    """``visible-string``: octets shown as text; decoded as Latin-1 so that any octet round-trips."""
+    """``visible-string``: octets as text, decoded as Latin-1 so that any octet round-trips."""
 
     __slots__ = ()
 
@@ -214,7 +214,7 @@ class Utf8String(str):
 
 
 class BitString(str):
-    """``bit-string`` as a string of ``'0'`` and ``'1'``, first bit first (as the Blue Book prints it)."""
+    """``bit-string`` as a string of ``'0'`` and ``'1'``, first bit first (Blue Book order)."""
 
     __slots__ = ()
 
@@ -381,7 +381,7 @@ class TypeDescription:
 
 @dataclass(slots=True)
 class CompactArray:
-    """``compact-array``: values of one description sent without per-value tags (Blue Book 4.1.6)."""
+    """``compact-array``: values of one description sent without per-value tags."""
 
     description: TypeDescription
     values: list[Data]
