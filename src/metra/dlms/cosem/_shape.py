@@ -8,14 +8,17 @@ later somewhere in the meter model.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from enum import IntEnum
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from ..data import Array, Data, Enum, OctetString, Structure, _TypedInt
+from .. import axdr
+from ..data import Array, Data, Date, DateTime, Enum, OctetString, Structure, Time, _TypedInt
 from ..errors import DecodeError
 from ..obis import Obis, ObisError
 
 _E = TypeVar("_E", bound=IntEnum)
+_T = TypeVar("_T")
 
 
 class CosemValueError(DecodeError):
@@ -92,3 +95,66 @@ def member_or_int(kind: type[_E], value: Data, what: str) -> _E | int:
     leaves a range to manufacturers."""
     code = enum(value, what)
     return kind(code) if code in kind._value2member_map_ else code
+
+
+def date_time(value: Data, what: str) -> DateTime:
+    """A date-time sent, as the Blue Book specifies, in a 12-octet ``octet-string`` (a typed
+    ``date-time`` is accepted too, as some meters send one)."""
+    if isinstance(value, DateTime):
+        return value
+    try:
+        return axdr.datetime_from_bytes(octets(value, what))
+    except CosemValueError:
+        raise
+    except DecodeError as exc:
+        raise CosemValueError(f"{what}: {exc.reason}") from exc
+
+
+def date(value: Data, what: str) -> Date:
+    """A date in a 5-octet ``octet-string`` (or a typed ``date``)."""
+    if isinstance(value, Date):
+        return value
+    try:
+        return axdr.date_from_bytes(octets(value, what))
+    except CosemValueError:
+        raise
+    except DecodeError as exc:
+        raise CosemValueError(f"{what}: {exc.reason}") from exc
+
+
+def time(value: Data, what: str) -> Time:
+    """A time in a 4-octet ``octet-string`` (or a typed ``time``)."""
+    if isinstance(value, Time):
+        return value
+    try:
+        return axdr.time_from_bytes(octets(value, what))
+    except CosemValueError:
+        raise
+    except DecodeError as exc:
+        raise CosemValueError(f"{what}: {exc.reason}") from exc
+
+
+def date_time_data(value: DateTime) -> OctetString:
+    return OctetString(axdr.datetime_to_bytes(value))
+
+
+def date_data(value: Date) -> OctetString:
+    return OctetString(axdr.date_to_bytes(value))
+
+
+def time_data(value: Time) -> OctetString:
+    return OctetString(axdr.time_to_bytes(value))
+
+
+class _ToData(Protocol):
+    def to_data(self) -> Data: ...
+
+
+def array_of(items: Iterable[_ToData]) -> Array:
+    """An ``array`` of structures (``push_object_list``, ``season_profile``, ``scripts``, ...)."""
+    return Array([item.to_data() for item in items])
+
+
+def parse_array(value: Data, parse: Callable[[Data], _T], what: str) -> tuple[_T, ...]:
+    """Each element of an ``array`` read with ``parse`` (typically a ``from_data``)."""
+    return tuple(parse(item) for item in array(value, what))
