@@ -165,6 +165,16 @@ class ResultSourceDiagnostic:
         AcseServiceUserDiagnostic.NULL
     )
 
+    @classmethod
+    def user(cls, value: AcseServiceUserDiagnostic) -> ResultSourceDiagnostic:
+        """A diagnostic from the acse-service-user (the server application): the usual case."""
+        return cls(DiagnosticSource.ACSE_SERVICE_USER, value)
+
+    @classmethod
+    def provider(cls, value: AcseServiceProviderDiagnostic) -> ResultSourceDiagnostic:
+        """A diagnostic from the acse-service-provider (the ACSE itself)."""
+        return cls(DiagnosticSource.ACSE_SERVICE_PROVIDER, value)
+
 
 @dataclass(frozen=True)
 class Aarq:

@@ -346,6 +346,16 @@ class ConfirmedServiceError:
         if not isinstance(self.value, expected):
             raise EncodeError(f"{self.kind.name} error value must be a {expected.__name__}")
 
+    @classmethod
+    def initiate_error(cls, reason: InitiateError) -> ConfirmedServiceError:
+        """The refusal of an InitiateRequest, sent in the user-information of a rejecting AARE."""
+        return cls(ConfirmedService.INITIATE_ERROR, ServiceErrorKind.INITIATE, reason)
+
+    @classmethod
+    def initiate_dlms_version_too_low(cls) -> ConfirmedServiceError:
+        """The refusal of a client that proposes a DLMS version below 6."""
+        return cls.initiate_error(InitiateError.DLMS_VERSION_TOO_LOW)
+
     def encode(self) -> bytes:
         """Four octets: tag, service, error kind, value."""
         return bytes((CONFIRMED_SERVICE_ERROR_TAG, self.service, self.kind, self.value))
@@ -395,6 +405,29 @@ class ExceptionResponse:
         carries_ic = self.service_error is ExceptionServiceError.INVOCATION_COUNTER_ERROR
         if carries_ic != (self.invocation_counter is not None):
             raise EncodeError("invocation_counter is required for, and only for, an IC error")
+
+    @classmethod
+    def deciphering_error(cls) -> ExceptionResponse:
+        """The answer to an APDU that failed deciphering or authentication (SEC-2)."""
+        return cls(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.DECIPHERING_ERROR)
+
+    @classmethod
+    def invocation_counter_error(cls, expected: int) -> ExceptionResponse:
+        """The answer to a replayed or stale invocation counter; ``expected`` is the lowest the
+        server will accept."""
+        return cls(
+            StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.INVOCATION_COUNTER_ERROR, expected
+        )
+
+    @classmethod
+    def service_not_allowed(cls) -> ExceptionResponse:
+        """The answer to a known service that the association's state or rights do not allow."""
+        return cls(StateError.SERVICE_NOT_ALLOWED, ExceptionServiceError.OPERATION_NOT_POSSIBLE)
+
+    @classmethod
+    def service_unknown(cls) -> ExceptionResponse:
+        """The answer to an APDU that is no service the server knows."""
+        return cls(StateError.SERVICE_UNKNOWN, ExceptionServiceError.SERVICE_NOT_SUPPORTED)
 
     def encode(self) -> bytes:
         """Tag, state-error, service-error, and the Unsigned32 counter for an IC error."""
