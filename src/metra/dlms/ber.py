@@ -167,7 +167,7 @@ def read_tlv(buf: bytes, pos: int = 0, *, base: int = 0) -> tuple[Tlv, int]:
     number = first & 0x1F
     if number == 0x1F:
         number = 0
-        for i in range(MAX_TAG_OCTETS + 1):
+        for i in range(MAX_TAG_OCTETS):
             if pos >= len(buf):
                 raise DecodeError("truncated tag number", base + start)
             octet = buf[pos]
