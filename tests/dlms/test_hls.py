@@ -62,25 +62,25 @@ def test_mtr2_hls_ecdsa_signs_own_title_peer_title_peer_challenge_own_challenge(
     f_stoc = ecdsa_sign_challenge(client_key, CLIENT_T, SERVER_T, STOC, CTOS)
     assert len(f_stoc) == 64
     verify_raw(client_key.public_key(), f_stoc, CLIENT_T + SERVER_T + STOC + CTOS)
-    ecdsa_verify_challenge(f_stoc, client_key.public_key(), CLIENT_T, SERVER_T, STOC, CTOS)
+    ecdsa_verify_challenge(client_key.public_key(), f_stoc, CLIENT_T, SERVER_T, STOC, CTOS)
     # Pass 4: the server answers CtoS over ST-S || ST-C || CtoS || StoC.
     f_ctos = ecdsa_sign_challenge(server_key, SERVER_T, CLIENT_T, CTOS, STOC)
     verify_raw(server_key.public_key(), f_ctos, SERVER_T + CLIENT_T + CTOS + STOC)
-    ecdsa_verify_challenge(f_ctos, server_key.public_key(), SERVER_T, CLIENT_T, CTOS, STOC)
+    ecdsa_verify_challenge(server_key.public_key(), f_ctos, SERVER_T, CLIENT_T, CTOS, STOC)
     # A reflected answer, a swapped challenge or the wrong key is refused.
     with pytest.raises(SecurityError):
-        ecdsa_verify_challenge(f_stoc, client_key.public_key(), SERVER_T, CLIENT_T, CTOS, STOC)
+        ecdsa_verify_challenge(client_key.public_key(), f_stoc, SERVER_T, CLIENT_T, CTOS, STOC)
     with pytest.raises(SecurityError):
-        ecdsa_verify_challenge(f_stoc, client_key.public_key(), CLIENT_T, SERVER_T, CTOS, STOC)
+        ecdsa_verify_challenge(client_key.public_key(), f_stoc, CLIENT_T, SERVER_T, CTOS, STOC)
     with pytest.raises(SecurityError):
-        ecdsa_verify_challenge(f_stoc, server_key.public_key(), CLIENT_T, SERVER_T, STOC, CTOS)
+        ecdsa_verify_challenge(server_key.public_key(), f_stoc, CLIENT_T, SERVER_T, STOC, CTOS)
 
 
 def test_hls_ecdsa_p384_answers_are_96_octets() -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     sig = ecdsa_sign_challenge(key, CLIENT_T, SERVER_T, STOC, CTOS)
     assert len(sig) == 96
-    ecdsa_verify_challenge(sig, key.public_key(), CLIENT_T, SERVER_T, STOC, CTOS)
+    ecdsa_verify_challenge(key.public_key(), sig, CLIENT_T, SERVER_T, STOC, CTOS)
 
 
 def test_hls_verifiers_fuzz_end_in_a_result_or_a_typed_error() -> None:
@@ -92,5 +92,5 @@ def test_hls_verifiers_fuzz_end_in_a_result_or_a_typed_error() -> None:
         with contextlib.suppress(DecodeError, SecurityError):
             verify_gmac_response(buf, CLIENT_T, EK, AK, STOC)
         with contextlib.suppress(SecurityError):
-            ecdsa_verify_challenge(buf, public, CLIENT_T, SERVER_T, STOC, CTOS)
+            ecdsa_verify_challenge(public, buf, CLIENT_T, SERVER_T, STOC, CTOS)
     assert time.monotonic() < deadline

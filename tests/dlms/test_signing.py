@@ -100,6 +100,13 @@ def test_cmd6_malformed_fields_are_refused_on_signing() -> None:
         _signed(date_time=b"\x07")
     with pytest.raises(EncodeError):
         _signed(originator_system_title=b"short")
+    with pytest.raises(EncodeError):
+        _signed(recipient_system_title=b"short")
+
+
+def test_cmd6_message_without_a_single_recipient_still_verifies() -> None:
+    apdu = _signed(recipient_system_title=b"")
+    assert verify_signed_apdu(apdu, KEY.public_key()).recipient_system_title == b""
 
 
 @settings(max_examples=30)

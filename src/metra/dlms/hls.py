@@ -76,14 +76,15 @@ def ecdsa_sign_challenge(
 
 
 def ecdsa_verify_challenge(
-    signature: bytes,
     public_key: ec.EllipticCurvePublicKey,
+    signature: bytes,
     peer_system_title: bytes,
     own_system_title: bytes,
     own_challenge: bytes,
     peer_challenge: bytes,
 ) -> None:
-    """Check the peer's HLS-ECDSA answer to ``own_challenge`` (the challenge we sent it);
-    ``peer_challenge`` is the one it sent us. Raises :class:`SecurityError` on failure."""
+    """Check the peer's HLS-ECDSA answer ``signature`` to ``own_challenge`` (the challenge we sent
+    it) with the peer's ``public_key``; ``peer_challenge`` is the one it sent us. Raises
+    :class:`SecurityError` on failure."""
     message = _ecdsa_message(peer_system_title, own_system_title, own_challenge, peer_challenge)
     verify_raw(public_key, bytes(signature), message)

@@ -110,13 +110,15 @@ def sign_apdu(
 ) -> bytes:
     """Build a general-signing APDU carrying ``content`` signed with ``private_key``.
 
-    ``date_time`` is empty or a 12-octet COSEM date-time; the system titles are 8 octets.
+    ``date_time`` is empty or a 12-octet COSEM date-time; the originator's system title is 8
+    octets, the recipient's 8 or empty (a message not addressed to one party).
     """
     if len(date_time) not in (0, 12):
         raise EncodeError("date-time must be empty or 12 octets")
-    for title in (originator_system_title, recipient_system_title):
-        if len(title) != 8:
-            raise EncodeError("system titles must be 8 octets")
+    if len(originator_system_title) != 8:
+        raise EncodeError("originator system title must be 8 octets")
+    if len(recipient_system_title) not in (0, 8):
+        raise EncodeError("recipient system title must be empty or 8 octets")
     signed = bytes((GENERAL_SIGNING,)) + b"".join(
         _octet_string(field)
         for field in (
