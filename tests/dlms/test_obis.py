@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -45,7 +46,7 @@ def test_byte_form_matches_published_get_requests() -> None:
     for apdu, text in (
         ("C001C100080000010000FF0200", "0-0:1.0.0.255"),
         ("C001C100030100010800FF0200", "1-0:1.8.0.255"),
-        ("C0010200030100 0E0700FF0200".replace(" ", ""), "1-0:14.7.0.255"),
+        ("C00102000301000E0700FF0200", "1-0:14.7.0.255"),
     ):
         raw = bytes.fromhex(apdu)[5:11]
         assert Obis.from_bytes(raw) == Obis.parse(text)
@@ -110,10 +111,8 @@ def test_text_and_bytes_round_trip(code: Obis) -> None:
 
 @given(st.text(max_size=80))
 def test_random_text_parses_or_raises_obis_error(text: str) -> None:
-    try:
+    with contextlib.suppress(ObisError):
         Obis.parse(text)
-    except ObisError:
-        pass
 
 
 def test_huge_input_is_refused_quickly() -> None:
