@@ -224,7 +224,7 @@ class HolidayRule:
     name: str
     fixed: str = field(default="", metadata=_m("MM-DD, empty if movable"))
     easter_offset: int | None = field(
-        default=None, metadata=_m("d from Easter Sunday", lo=-100, hi=100)
+        default=None, metadata=_m("d from Easter Sunday", lo=-80, hi=200)
     )
     from_year: int = field(default=1, metadata=_m("year", lo=1, hi=9999))
     until_year: int = field(default=9999, metadata=_m("year", lo=1, hi=9999))
