@@ -1,0 +1,24 @@
+"""Insert rows that may already exist, without duplicating them (idempotent re-reads).
+
+A meter's journal or register is often read twice (a retry, a backfill overlapping a scheduled
+read). Both backends support `INSERT ... ON CONFLICT DO NOTHING` on the natural key, which keeps
+the first stored row untouched (DQ-5) and needs no read-before-write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert `rows` in one executemany, skipping existing keys; returns how many went in."""
+    if not rows:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    key = list(table.primary_key.columns)
+    statement = dialect.insert(table).on_conflict_do_nothing().returning(*key)
+    return len(conn.execute(statement, list(rows)).all())
