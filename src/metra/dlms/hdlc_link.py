@@ -100,6 +100,7 @@ class HdlcLink:
         self._rx = bytearray()
         self._rx_overflow = False
         self._token = self._role is Role.CLIENT
+        self._owes_answer = False
         self._retries = 0
 
     # ------------------------------------------------------------------------------ public face
@@ -226,6 +227,7 @@ class HdlcLink:
         for index, (ns, info, segmented) in enumerate(self._unacked):
             self._send(Control(FrameType.I, index == last, ns, self._vr), info, segmented)
         self._token = False
+        self._owes_answer = False
         return True
 
     def _go_down(self, reason: str) -> None:
@@ -368,7 +370,10 @@ class HdlcLink:
             if control.pf:
                 self._token = True
                 if completed:
-                    return  # the answer is the application's response APDU
+                    self._owes_answer = True  # the answer is the application's response APDU
+                    return
+                if self._owes_answer and kind is FrameType.I:
+                    return  # a repeated request while its answer is still being prepared
                 if kind is FrameType.RNR or not self._transmit():
                     self._poll()
 
