@@ -50,7 +50,7 @@ def public_holidays(profile: Profile, year: int) -> dict[date, str]:
     return dict(_holidays(profile.calendar, year))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)
 def _holidays(cal: CalendarRules, year: int) -> tuple[tuple[date, str], ...]:
     easter = {"western": western_easter, "orthodox": orthodox_easter}.get(cal.easter)
     found: dict[date, str] = {}
