@@ -51,13 +51,22 @@ def test_assembler_rejects_a_wrong_block_number() -> None:
         assembler.add(1, b"ab", last_block=False)  # a repeated block is no better
 
 
-def test_assembler_rejects_blocks_after_the_last_and_result_before_it() -> None:
+def test_assembler_rejects_blocks_after_the_last() -> None:
     assembler = BlockAssembler(max_total=1000)
-    with pytest.raises(BlockTransferError):
-        assembler.result()
     assembler.add(1, b"x", last_block=True)
-    with pytest.raises(BlockSequenceError):
+    with pytest.raises(BlockSequenceError) as info:
         assembler.add(2, b"y", last_block=True)
+    assert isinstance(info.value, BlockTransferError)
+    assert info.value.expected is None
+
+
+def test_assembler_lets_the_caller_track_the_last_block_flag() -> None:
+    # The association layer reads last-block from the APDU itself and then takes the result.
+    assembler = BlockAssembler(max_total=1000)
+    assembler.add(1, b"ab")
+    assembler.add(2, b"cd")
+    assert not assembler.complete
+    assert assembler.result() == b"abcd"
 
 
 def test_assembler_bounds_the_total_size() -> None:

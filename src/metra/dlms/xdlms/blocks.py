@@ -52,7 +52,9 @@ class BlockAssembler:
     """Collects the blocks of one transfer, in order, into a single buffer.
 
     Blocks are appended to one ``bytearray`` as they arrive (no list of parts to join later), and
-    :meth:`result` hands out the bytes once. ``max_total`` bounds the assembled size.
+    :meth:`result` hands out the bytes once. ``max_total`` bounds the assembled size. The caller
+    may pass each APDU's last-block flag to :meth:`add` (then later blocks are refused) or watch
+    the flag itself and call :meth:`result` when it sees it.
     """
 
     __slots__ = ("_buf", "_complete", "_next", "max_total")
@@ -83,8 +85,8 @@ class BlockAssembler:
     def size(self) -> int:
         return len(self._buf)
 
-    def add(self, block_number: int, raw: bytes, last_block: bool) -> bool:
-        """Accept one block; returns ``True`` when it was the last one."""
+    def add(self, block_number: int, raw: bytes, last_block: bool = False) -> bool:
+        """Accept one block; returns ``True`` when it was marked as the last one."""
         if self._complete or block_number != self._next:
             raise BlockSequenceError(self.expected, block_number)
         if len(self._buf) + len(raw) > self.max_total:
@@ -95,7 +97,5 @@ class BlockAssembler:
         return last_block
 
     def result(self) -> bytes:
-        """The assembled value; only once the last block has arrived."""
-        if not self._complete:
-            raise BlockTransferError(f"transfer incomplete: waiting for block {self._next}")
+        """The bytes assembled so far: the whole value once the last block has been added."""
         return bytes(self._buf)
