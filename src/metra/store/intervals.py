@@ -157,7 +157,8 @@ def intervals_per_day(interval_s: int) -> int:
     return SECONDS_PER_DAY // interval_s
 
 
-def _pack(values: Sequence[float | None], status: Sequence[int]) -> tuple[bytes, bytes]:
+def pack(values: Sequence[float | None], status: Sequence[int]) -> tuple[bytes, bytes]:
+    """Pack a day into the stored form: little-endian float64 values, uint16 status codes."""
     n = len(values)
     plain = [0.0 if v is None else v for v in values]
     codes = [0 if v is None else s for v, s in zip(values, status, strict=True)]
@@ -260,7 +261,7 @@ def _row(
     status: Sequence[int],
     differs: Sequence[int],
 ) -> dict[str, object]:
-    packed_values, packed_status = _pack(values, status)
+    packed_values, packed_status = pack(values, status)
     return {
         "meter_id": reading.meter_id,
         "channel": reading.channel,
