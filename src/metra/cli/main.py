@@ -6,6 +6,8 @@ import typer
 
 from metra import __version__
 
+from . import dlms_cmd, read_cmd
+
 app = typer.Typer(
     name="metra",
     help="metra: smart electricity metering (DLMS/COSEM head-end, MDM, virtual meters).",
@@ -27,3 +29,7 @@ def main(
     ),
 ) -> None:
     """metra: smart electricity metering (DLMS/COSEM head-end, MDM, virtual meters)."""
+
+
+app.add_typer(dlms_cmd.app, name="dlms")
+app.command("read")(read_cmd.read_command)

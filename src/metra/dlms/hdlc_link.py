@@ -115,6 +115,12 @@ class HdlcLink:
         """Whether I-frames may be exchanged now."""
         return self._state is _State.CONNECTED
 
+    @property
+    def client_address(self) -> int | None:
+        """The client's logical address (client SAP): a client's own, or the one a server
+        learned from SNRM."""
+        return self._client.logical if self._client is not None else None
+
     def connect(self) -> None:
         """Client: queue SNRM, with the negotiation field unless every value is the default.
         Server: nothing to do, it waits for the client's SNRM."""

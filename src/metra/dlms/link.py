@@ -60,6 +60,10 @@ class Link(Protocol):
     """What a transport needs from a data link; both :class:`HdlcLink` and :class:`WrapperLink`
     implement it."""
 
+    @property
+    def client_address(self) -> int | None:
+        """The client SAP of this link (a server knows it once the client has spoken)."""
+
     def connect(self) -> None:
         """Start the link (client: queue SNRM for HDLC; the wrapper only reports it is up)."""
 

@@ -54,6 +54,11 @@ class WrapperLink:
         """Whether APDUs may be exchanged now."""
         return self._connected
 
+    @property
+    def client_address(self) -> int | None:
+        """The client wPort (client SAP): a client's own, or the one a server learned."""
+        return self._client
+
     def connect(self) -> None:
         """The transport connection is up: report the link up (nothing goes on the wire)."""
         if not self._connected and not self._broken:
