@@ -147,3 +147,21 @@ def test_mechanism_name_matches_the_aarq_of_a_trace() -> None:
     # The structure form spells the same arcs {2 16 756 5 8 2 5} as unsigned / long-unsigned.
     structure = MechanismName(AuthenticationMechanism.HIGH_GMAC).to_data()
     assert axdr.encode(structure) == _hex("02 07 11 02 11 10 12 02 F4 11 05 11 08 11 02 11 05")
+
+
+def test_version_0_object_list_with_boolean_method_access_is_read() -> None:
+    # Association LN version 0 object_list from a public DLMS library's test data (Elster, Java):
+    # "01 17 02 04 12 00 08 11 00 09 06 00 00 01 00 00 FF 02 02 01 09 02 03 0F 01 16 01 00 ...
+    #  01 06 02 02 0F 01 03 00 ..." -- there method access_mode is a boolean (03 00 = false).
+    raw = _hex(
+        "02 04 12 00 08 11 00 09 06 00 00 01 00 00 FF 02 02 01 09"
+        " 02 03 0F 01 16 01 00 02 03 0F 02 16 03 00 02 03 0F 03 16 03 00"
+        " 02 03 0F 04 16 01 00 02 03 0F 05 16 01 00 02 03 0F 06 16 01 00"
+        " 02 03 0F 07 16 01 00 02 03 0F 08 16 03 00 02 03 0F 09 16 01 00"
+        " 01 06 02 02 0F 01 03 00 02 02 0F 02 03 00 02 02 0F 03 03 00"
+        " 02 02 0F 04 03 00 02 02 0F 05 03 00 02 02 0F 06 03 00"
+    )
+    element = ObjectListElement.from_data(axdr.decode(raw))
+    rights = element.access_rights
+    assert rights.may_write(2) and rights.may_read(2) and not rights.may_write(4)
+    assert {m.access_mode for m in rights.methods} == {MethodAccessMode.NO_ACCESS}

@@ -105,8 +105,13 @@ class MethodAccess:
 
     @classmethod
     def from_data(cls, value: Data) -> MethodAccess:
+        """Also reads Association LN version 0 lists, whose ``access_mode`` is a boolean
+        (true = access); such an item re-encodes in the enum form of versions 1 and 2."""
         s = _shape.structure(value, 2, "method_access_item")
         method_id = _shape.integer(s[0], Integer, "method_access_item.method_id")
+        if isinstance(s[1], bool):
+            mode = MethodAccessMode.ACCESS if s[1] else MethodAccessMode.NO_ACCESS
+            return cls(method_id, mode)
         return cls(
             method_id, _shape.member(MethodAccessMode, s[1], "method_access_item.access_mode")
         )
