@@ -13,9 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from metra.store.schema import comm_diagnostic
+from metra.store.upsert import dialect_insert
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ class Diagnostic:
 
 
 def _upsert(conn: Connection, meter_id: UUID, new: dict[str, Any], on_existing: Any) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(comm_diagnostic).values(meter_id=meter_id, **new)
+    statement = dialect_insert(conn, comm_diagnostic).values(meter_id=meter_id, **new)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[comm_diagnostic.c.meter_id], set_=on_existing(statement.excluded)

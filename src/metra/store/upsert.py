@@ -14,11 +14,16 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """The backend's INSERT construct, which carries `on_conflict_do_nothing/update`."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert `rows` in one executemany, skipping existing keys; returns how many went in."""
     if not rows:
         return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     key = list(table.primary_key.columns)
-    statement = dialect.insert(table).on_conflict_do_nothing().returning(*key)
+    statement = dialect_insert(conn, table).on_conflict_do_nothing().returning(*key)
     return len(conn.execute(statement, list(rows)).all())
