@@ -1,0 +1,1 @@
+"""Virtual smart meters: measurement model, COSEM object model and their faults."""
