@@ -1,0 +1,398 @@
+"""A fleet of virtual meters served from one asyncio process, each at its own TCP port.
+
+The fleet is what a head-end sees instead of a drawer of hardware: N meters made
+deterministically from a seed (serials, system titles, customer types, phases, faults), each with
+fresh random keys per interface and client (SEC-7: never derived), each listening on its own port
+of the loopback address, over the wrapper or HDLC, optionally inside TLS 1.3 (the communication
+module's option), behind an IP whitelist (MTR-2). Transport faults (offline windows, a session cut
+mid-transfer, slow answers, corrupted frames) are applied here so that collection and backfill
+can be exercised (COL-8).
+
+Scale is the point: 10,000 meters must fit in one process. A waiting meter costs one listening
+socket and a small slot; its object model and its connection state are made on the first
+connection, and the file-descriptor limit is raised to the hard limit at start.
+
+This is the one module of :mod:`metra.meter` that imports :mod:`metra.net`: the fleet binds the
+sans-IO meters to sockets, so it sits where the two meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import resource
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, cast
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from metra.dlms.server import AssociationConfig, CosemHandler, ServerEvent
+from metra.net.client import Transport
+from metra.net.server import ServedDevice, handle_connection
+
+from .clock import FleetClock
+from .faults import FaultRates, MeterFaults
+from .fleet_faults import FaultyWriter, needs_faulty_writer
+from .identity import CUSTOMER_TYPES, MeterIdentity, MeterSecrets
+from .inventory import Inventory, InventoryAssociation, InventoryMeter, write_inventory
+from .tls import FleetTls, make_fleet_tls
+
+__all__ = [
+    "Fleet",
+    "FleetConfig",
+    "FleetError",
+    "FleetMeter",
+    "MeterFactory",
+    "Security",
+    "ServableMeter",
+    "raise_fd_limit",
+]
+
+Security = Literal["none", "hls-gmac", "suite1"]
+
+#: Share of each customer type in a generated fleet (household dominates, as in a real grid).
+CUSTOMER_WEIGHTS: Mapping[str, float] = {
+    "household": 0.6,
+    "household-pv": 0.15,
+    "small-business": 0.15,
+    "ev": 0.1,
+}
+#: File descriptors kept free for client connections, inventory and log files.
+FD_HEADROOM = 256
+#: How far back and ahead of the fleet clock each meter's faults are drawn.
+FAULT_HISTORY = dt.timedelta(days=400)
+FAULT_FUTURE = dt.timedelta(days=60)
+
+
+class FleetError(RuntimeError):
+    """The fleet cannot start as configured (too many meters for the descriptor limit, ...)."""
+
+
+class ServableMeter(Protocol):
+    """What the fleet needs of a meter (``metra.meter.meter.VirtualMeter`` provides it)."""
+
+    handler: CosemHandler
+    faults: MeterFaults | None
+
+    def associations(
+        self, interface: Literal["wan", "optical"] = "wan"
+    ) -> Mapping[int, AssociationConfig]:
+        """The association configuration of each client SAP on that interface."""
+        ...
+
+    def on_server_event(self, event: ServerEvent) -> None:
+        """Journal a security event the server machine reported."""
+        ...
+
+
+@dataclass(frozen=True)
+class MeterRecipe:
+    """Everything needed to make one meter: given to the :data:`MeterFactory`."""
+
+    identity: MeterIdentity
+    secrets: MeterSecrets
+    clock: FleetClock
+    security: Security
+    profile: str
+    faults: MeterFaults | None
+    operator_public_key: ec.EllipticCurvePublicKey
+    firmware_public_key: ec.EllipticCurvePublicKey
+
+
+MeterFactory = Callable[[MeterRecipe], ServableMeter]
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    """How to make and serve a fleet.
+
+    ``port_base=None`` lets the OS pick every port (they are recorded in the inventory); otherwise
+    meter *i* listens on ``port_base + i``. ``allowed_hosts`` is the communication modules' IP
+    whitelist (``None``: anyone). ``start`` sets the fleet clock's start (``None``: real time).
+    """
+
+    meters: int
+    seed: int = 0
+    profile: str = "pl"
+    security: Security = "hls-gmac"
+    transport: Transport = "wrapper"
+    tls: bool = False
+    tls_dir: Path | None = None
+    tls_stem: str = "fleet"
+    host: str = "127.0.0.1"
+    port_base: int | None = None
+    allowed_hosts: Collection[str] | None = None
+    fault_rates: FaultRates | None = None
+    start: dt.datetime | None = None
+    speed: float = 1.0
+    idle_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.meters < 1:
+            raise FleetError("a fleet has at least one meter")
+        if self.port_base is not None and not 1 <= self.port_base <= 65535 - self.meters + 1:
+            raise FleetError("port base leaves no room for every meter below 65536")
+        if self.tls and self.tls_dir is None:
+            raise FleetError("TLS needs a directory for the fleet CA certificate")
+
+
+@dataclass(eq=False)
+class FleetMeter:
+    """One served meter: identity, secrets and faults from the start; model and device on the
+    first connection (so a waiting meter costs a listening socket and this slot)."""
+
+    index: int
+    identity: MeterIdentity
+    secrets: MeterSecrets = field(repr=False)
+    faults: MeterFaults | None
+    port: int = 0
+    server: asyncio.Server | None = field(default=None, repr=False)
+    sessions: int = 0
+    _meter: ServableMeter | None = field(default=None, repr=False)
+    _device: ServedDevice | None = field(default=None, repr=False)
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; refuse when ``needed`` still does not fit.
+
+    Returns the soft limit now in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raise FleetError(
+            f"{needed} file descriptors needed but the limit is {soft}; raise `ulimit -Hn`"
+        )
+    return soft
+
+
+def _identities(config: FleetConfig) -> list[tuple[MeterIdentity, random.Random]]:
+    """The fleet's meters from its seed alone: the same seed gives the same fleet."""
+    rng = random.Random(f"metra-fleet-{config.seed}")
+    first = rng.randrange(1, 90_000_000)
+    types = list(CUSTOMER_WEIGHTS)
+    weights = [CUSTOMER_WEIGHTS[t] for t in types]
+    assert set(types) == set(CUSTOMER_TYPES)
+    made = []
+    for i in range(config.meters):
+        customer = rng.choices(types, weights)[0]
+        phases = 3 if customer == "small-business" or rng.random() < 0.3 else 1
+        identity = MeterIdentity.for_number(
+            first + i, customer_type=customer, phases=phases, seed=rng.getrandbits(63)
+        )
+        made.append((identity, rng))
+    return made
+
+
+class Fleet:
+    """N virtual meters, each served at its own port; use ``async with Fleet(...) as fleet``.
+
+    ``meter_factory`` makes a meter's object model from its :class:`MeterRecipe` (the default
+    makes a ``VirtualMeter``); tests pass small models of their own.
+    """
+
+    def __init__(self, config: FleetConfig, meter_factory: MeterFactory | None = None) -> None:
+        self.config = config
+        self.clock = FleetClock(config.start, config.speed)
+        self._factory = meter_factory or _virtual_meter
+        self.operator_key = ec.generate_private_key(ec.SECP256R1())
+        self.firmware_key = ec.generate_private_key(ec.SECP256R1())
+        self.tls: FleetTls | None = None
+        self.meters: list[FleetMeter] = []
+        self._connections: set[asyncio.Task[None]] = set()
+        now = self.clock.now()
+        for index, (identity, _) in enumerate(_identities(config)):
+            faults = None
+            if config.fault_rates is not None:
+                faults = MeterFaults.generate(
+                    config.fault_rates, identity.seed, now - FAULT_HISTORY, now + FAULT_FUTURE
+                )
+            secrets = MeterSecrets.generate(suite1=config.security == "suite1")
+            self.meters.append(FleetMeter(index, identity, secrets, faults))
+
+    async def __aenter__(self) -> Fleet:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---------------------------------------------------------------------------- serving
+
+    async def start(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Open every meter's listening socket; ``progress(done, total)`` follows the start."""
+        config = self.config
+        raise_fd_limit(config.meters + FD_HEADROOM)
+        if config.tls:
+            assert config.tls_dir is not None
+            self.tls = make_fleet_tls(config.tls_dir, config.tls_stem, [config.host])
+        context = self.tls.server_context if self.tls is not None else None
+        total = len(self.meters)
+        try:
+            for slot in self.meters:
+                port = 0 if config.port_base is None else config.port_base + slot.index
+                slot.server = await asyncio.start_server(
+                    self._connection_handler(slot), config.host, port, ssl=context, backlog=64
+                )
+                slot.port = slot.server.sockets[0].getsockname()[1]
+                if progress is not None and (slot.index % 100 == 99 or slot.index + 1 == total):
+                    progress(slot.index + 1, total)
+                if slot.index % 500 == 499:
+                    await asyncio.sleep(0)
+        except OSError:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop listening and end every open session."""
+        for slot in self.meters:
+            if slot.server is not None:
+                slot.server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        for slot in self.meters:
+            if slot.server is not None:
+                await slot.server.wait_closed()
+                slot.server = None
+
+    def _connection_handler(
+        self, slot: FleetMeter
+    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(slot, reader, writer)
+
+        return on_connect
+
+    async def _serve(
+        self, slot: FleetMeter, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(cast("asyncio.Task[None]", task))
+        try:
+            faults = slot.faults
+            if faults is not None and faults.offline_at(self.clock.now()):
+                # Offline communication module: the connection ends before a byte is read.
+                writer.transport.abort()
+                return
+            device = self.device(slot)
+            out = writer
+            if faults is not None and needs_faulty_writer(faults):
+                slot.sessions += 1
+                rng = random.Random(f"metra-link-{slot.identity.seed}-{slot.sessions}")
+                out = cast(asyncio.StreamWriter, FaultyWriter(writer, faults, rng))
+            await handle_connection(device, reader, out)
+        finally:
+            self._connections.discard(cast("asyncio.Task[None]", task))
+
+    # ---------------------------------------------------------------------------- meters
+
+    def recipe(self, slot: FleetMeter) -> MeterRecipe:
+        """What the factory gets to make ``slot``'s meter."""
+        return MeterRecipe(
+            identity=slot.identity,
+            secrets=slot.secrets,
+            clock=self.clock,
+            security=self.config.security,
+            profile=self.config.profile,
+            faults=slot.faults,
+            operator_public_key=self.operator_key.public_key(),
+            firmware_public_key=self.firmware_key.public_key(),
+        )
+
+    def meter(self, slot: FleetMeter) -> ServableMeter:
+        """The slot's meter model, made on first use and kept (journals, counters persist)."""
+        if slot._meter is None:
+            slot._meter = self._factory(self.recipe(slot))
+        return slot._meter
+
+    def device(self, slot: FleetMeter) -> ServedDevice:
+        """The served device of ``slot`` (its WAN associations behind the whitelist)."""
+        if slot._device is None:
+            meter = self.meter(slot)
+            slot._device = ServedDevice(
+                associations=meter.associations("wan"),
+                handler=meter.handler,
+                transport=self.config.transport,
+                idle_timeout=self.config.idle_timeout,
+                allowed_hosts=self.config.allowed_hosts,
+                on_event=meter.on_server_event,
+            )
+        return slot._device
+
+    # ---------------------------------------------------------------------------- inventory
+
+    def inventory(self) -> Inventory:
+        """The fleet's inventory with plain keys (in memory; :meth:`write_inventory` wraps them).
+
+        Every meter of a fleet shares one association layout, so it is read from the first
+        meter's model and applied to all (making every model would defeat lazy creation).
+        """
+        layout = self.meter(self.meters[0]).associations("wan")
+        return Inventory(
+            meters=tuple(self._inventory_meter(slot, layout) for slot in self.meters),
+            seed=self.config.seed,
+            profile=self.config.profile,
+            security=self.config.security,
+            transport=self.config.transport,
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ca_file=self.tls.ca_file if self.tls is not None else None,
+            signing_keys={"operator": self.operator_key, "firmware": self.firmware_key},
+        )
+
+    def _inventory_meter(
+        self, slot: FleetMeter, layout: Mapping[int, AssociationConfig]
+    ) -> InventoryMeter:
+        secrets = slot.secrets
+        associations = {
+            sap: InventoryAssociation(
+                client_sap=sap,
+                name=config.name,
+                mechanism=config.mechanism,
+                suite=config.security.suite if config.security is not None else 0,
+                wan=secrets.wan.get(sap),
+                optical=secrets.optical.get(sap),
+            )
+            for sap, config in sorted(layout.items())
+        }
+        return InventoryMeter(
+            serial=slot.identity.serial,
+            system_title=slot.identity.system_title,
+            customer_type=slot.identity.customer_type,
+            phases=slot.identity.phases,
+            host=self.config.host,
+            port=slot.port,
+            transport=self.config.transport,
+            tls=self.config.tls,
+            server_address=1,
+            physical_address=0,
+            security=self.config.security,
+            associations=associations,
+            han_key=secrets.han_key,
+            meter_public_key=(
+                secrets.signing_key.public_key() if secrets.signing_key is not None else None
+            ),
+        )
+
+    def write_inventory(self, path: Path, kek: bytes) -> None:
+        """Write the inventory with every key wrapped under ``kek`` (never a plain key)."""
+        write_inventory(path, self.inventory(), kek)
+
+    def by_serial(self) -> dict[str, FleetMeter]:
+        """The fleet's slots keyed by serial number."""
+        return {slot.identity.serial: slot for slot in self.meters}
+
+
+def _virtual_meter(recipe: MeterRecipe) -> ServableMeter:
+    """The default factory: a full :class:`~metra.meter.meter.VirtualMeter`."""
+    raise FleetError("VirtualMeter is not available yet; pass a meter_factory")
