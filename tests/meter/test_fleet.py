@@ -9,8 +9,11 @@ transport faults) independently of the virtual meter's measurement model. The cl
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
+import resource
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
@@ -25,8 +28,8 @@ from metra.dlms.data import OctetString, Unsigned
 from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.protection import SecurityContext
 from metra.dlms.server import AssociationConfig, ServerEvent
-from metra.meter.faults import MeterFaults
-from metra.meter.fleet import Fleet, FleetConfig, FleetError, MeterRecipe
+from metra.meter.faults import FaultRates, MeterFaults
+from metra.meter.fleet import Fleet, FleetConfig, FleetError, MeterRecipe, raise_fd_limit
 from metra.meter.inventory import InventoryMeter, WrongKekError, read_inventory
 from metra.meter.tls import client_context
 from metra.net.client import DlmsClient, Endpoint
@@ -220,8 +223,6 @@ async def test_sec2_tls13_with_the_fleet_ca(tmp_path: Path) -> None:
             ssl_object = c.stream.writer.get_extra_info("ssl_object")
             assert ssl_object.version() == "TLSv1.3"
             assert await c.get(8, CLOCK, 2) == Unsigned(7)
-        import ssl
-
         stranger = ssl.create_default_context()
         with pytest.raises(TransportError):
             await read_clock(endpoint(meter, 16, tls=stranger), ClientSettings())
@@ -268,8 +269,6 @@ async def test_col8_offline_window_closes_at_once(tmp_path: Path) -> None:
     # COL-8: an offline meter ends the connection before answering: a typed error, quickly.
     fleet = faulty(tmp_path, MeterFaults())
     now = fleet.clock.now()
-    import datetime as dt
-
     fleet.meters[0].faults = MeterFaults(
         offline_windows=((now - dt.timedelta(hours=1), now + dt.timedelta(hours=1)),)
     )
@@ -334,8 +333,6 @@ async def test_col8_corrupted_frames_end_in_typed_errors(
 
 def test_fault_rates_file_is_deterministic_per_meter(tmp_path: Path) -> None:
     # Rates per fleet from a JSON file; each meter's faults repeat from the seed.
-    from metra.meter.faults import FaultRates
-
     rates_file = tmp_path / "faults.json"
     rates_file.write_text(
         json.dumps({"drop_probability": 0.5, "slow_probability": 0.5, "offline_per_day": 1})
@@ -357,3 +354,20 @@ async def test_refused_request_is_typed(tmp_path: Path) -> None:
             with pytest.raises(RequestRefused):
                 await client.get(3, bytes((1, 0, 1, 8, 0, 255)), 2)
             assert await client.get(8, CLOCK, 2) == Unsigned(7)
+
+
+def test_fd_limit_raised_and_impossible_fleet_refused() -> None:
+    # 10,000 meters need 10,000 listening sockets: the soft limit goes up to the hard limit, and a
+    # fleet that cannot fit is refused up front rather than failing half-started.
+    soft = raise_fd_limit(100)
+    assert soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 100
+    with pytest.raises(FleetError):
+        raise_fd_limit(10**12)
+
+
+def test_fleet_clock_starts_at_the_chosen_date(tmp_path: Path) -> None:
+    # A head-end reads weeks of history at once from a fleet started in the past.
+    start = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    fleet = Fleet(config(tmp_path, start=start), SmallMeter)
+    assert start <= fleet.clock.now() < start + dt.timedelta(minutes=1)
+    assert fleet.recipe(fleet.meters[0]).clock is fleet.clock
