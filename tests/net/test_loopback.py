@@ -170,3 +170,52 @@ def test_connection_refused_is_typed() -> None:
                 pass
 
     asyncio.run(body())
+
+
+def test_profile_read_sends_range_on_the_clock_column() -> None:
+    # COL-3 / COL-7: a profile by range: the meter receives selector 1 restricted on the clock
+    # (class 8, 0-0:1.0.0.255, attribute 2) with the two instants as date-time octet-strings.
+    import datetime as dt
+
+    from metra.dlms.axdr import datetime_from_bytes
+    from metra.dlms.data import Array, Structure, Unsigned
+    from metra.dlms.server import RequestContext
+    from metra.dlms.xdlms.common import (
+        AttributeDescriptor,
+        RangeDescriptor,
+        SelectiveAccess,
+        parse_profile_access,
+    )
+
+    profile_ln = bytes.fromhex("0100630100ff")
+    seen: list[SelectiveAccess | None] = []
+
+    class ProfileModel(DictModel):
+        def get(self, ctx: RequestContext, attribute: AttributeDescriptor, access):  # type: ignore[no-untyped-def, override]
+            seen.append(access)
+            return super().get(ctx, attribute, access)
+
+    rows = Array([Structure([OctetString(bytes(12)), Unsigned(0), DoubleLongUnsigned(1)])])
+    the_model = ProfileModel(
+        values={(7, profile_ln): {2: rows}},
+        rights_by_association={"public": rights(read=[2])},
+    )
+    device = ServedDevice({16: AssociationConfig(16, "public")}, the_model)
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+
+    async def body(port: int) -> None:
+        async with DlmsClient(Endpoint("127.0.0.1", port), ClientSettings()) as meter:
+            assert await meter.get_profile(profile_ln, start, end) == rows
+
+    asyncio.run(run_with_server(device, body))
+    assert seen and seen[0] is not None and seen[0].selector == 1
+    descriptor = parse_profile_access(seen[0])
+    assert isinstance(descriptor, RangeDescriptor)
+    assert descriptor.restricting_object.class_id == 8
+    assert bytes(descriptor.restricting_object.logical_name) == bytes.fromhex("0000010000ff")
+    assert descriptor.restricting_object.attribute_index == 2
+    assert isinstance(descriptor.from_value, bytes)
+    assert isinstance(descriptor.to_value, bytes)
+    assert datetime_from_bytes(descriptor.from_value).to_datetime() == start
+    assert datetime_from_bytes(descriptor.to_value).to_datetime() == end
