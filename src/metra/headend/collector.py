@@ -1,0 +1,377 @@
+"""The collection engine: read many meters at once without flooding any one cell (COL-1, COL-8).
+
+Concurrency is bounded twice: overall (`max_sessions`) and per substation or radio cell
+(`max_per_substation`), so a mast with hundreds of meters behind it never carries more than a
+few sessions. Each meter's session has a deadline; a failure is retried with exponential
+back-off and jitter (attempts and delays from the jurisdiction profile); an association that
+fails authentication is not retried but raised as a security event (SEC-3).
+
+Per session the store is written in one transaction: whatever was read (even from a session that
+dropped halfway), the communication diagnostic (KPI-5) and the audit entries (STO-5). A crash
+therefore loses at most the sessions in flight, and re-reading never duplicates (the store's
+writes are idempotent), which is what REL-3 needs. Database work runs on one worker thread so
+the event loop keeps talking to meters while rows are written.
+
+Clock check on every session: a drift above the profile's threshold opens a short management
+association (client SAP 1, the reading client may not write) and sets the meter's clock; the
+sync is journaled in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
+from uuid import UUID
+
+from sqlalchemy import Connection, Engine
+
+from metra.dlms import axdr
+from metra.dlms.acse import Mechanism
+from metra.dlms.client import ClientSettings
+from metra.dlms.cosem import objects
+from metra.dlms.data import DateTime, OctetString
+from metra.dlms.errors import DlmsError, SecurityError
+from metra.dlms.protection import SecurityContext
+from metra.net.client import DlmsClient, Endpoint
+from metra.profiles.model import Profile
+from metra.store import diagnostics, intervals, registers
+from metra.store.events import add_meter_events, meter_events
+
+from . import security_events, trail
+from .errors import KeyStoreError
+from .keystore import KeyStore
+from .plans import SessionPlan, backfill_start, day_bounds, plan_for
+from .security_events import TitleTracker
+from .session import Layout, SessionData, read
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class MeterTarget:
+    """A meter to read: identity, where it listens, and the substation/cell it sits behind."""
+
+    meter_id: UUID
+    serial: str
+    system_title: bytes
+    host: str
+    port: int
+    substation: str = ""
+    transport: str = "wrapper"
+    server_address: int = 1
+    physical_address: int = 0
+    interface: str = "wan"
+
+
+@dataclass(frozen=True)
+class CollectorSettings:
+    """Engineering limits of one head-end (not jurisdiction rules, so not in the profile).
+
+    `backoff_scale` multiplies the profile's back-off delays: 1.0 in production, small for an
+    accelerated fleet or a test.
+    """
+
+    client_system_title: bytes
+    max_sessions: int = 256
+    max_per_substation: int = 16
+    session_deadline_s: float = 120.0
+    request_timeout_s: float = 10.0
+    reading_sap: int = 2
+    management_sap: int = 1
+    primary_channel: str = str(objects.ACTIVE_ENERGY_IMPORT)
+    backoff_scale: float = 1.0
+
+
+@dataclass
+class MeterOutcome:
+    """How collecting one meter went."""
+
+    meter_id: UUID
+    serial: str
+    ok: bool = False
+    attempts: int = 0
+    reason: str | None = None
+    intervals_new: int = 0
+    events_new: int = 0
+    clock_synced: bool = False
+    refused: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+class AuthenticationFailed(DlmsError):
+    """The meter refused the association or its proof did not verify."""
+
+
+def _channel_values(days: Sequence[intervals.DayReading]) -> int:
+    return sum(1 for d in days for v in d.values if v is not None)
+
+
+class Collector:
+    """Reads meters on plan, stores what it reads, and keeps diagnostics and the audit trail."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keystore: KeyStore,
+        profile: Profile,
+        settings: CollectorSettings,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tracker: TitleTracker | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keystore = keystore
+        self.profile = profile
+        self.settings = settings
+        self.now = now
+        self.tracker = tracker or TitleTracker()
+        self.rng = rng or random.Random()
+        self.layouts: dict[tuple[UUID, str], Layout] = {}
+        self._db = ThreadPoolExecutor(1, thread_name_prefix="headend-db")
+        self._all = asyncio.Semaphore(settings.max_sessions)
+        self._cells: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.max_per_substation)
+        )
+        self.active: defaultdict[str, int] = defaultdict(int)
+        self.peak: defaultdict[str, int] = defaultdict(int)
+
+    def close(self) -> None:
+        """Stop the database worker (after the last collection)."""
+        self._db.shutdown(wait=True)
+
+    async def _in_db(self, work: Callable[[Connection], _T]) -> _T:
+        def run() -> _T:
+            with self.engine.begin() as conn:
+                return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._db, run)
+
+    # ------------------------------------------------------------------------------ planning
+
+    def _plan(self, conn: Connection, target: MeterTarget, day: date) -> SessionPlan:
+        horizon = backfill_start(self.profile, day)
+        end = min(day_bounds(day)[1], self.now())
+        interval_s = self.profile.metering.interval_minutes * 60
+        gaps = intervals.missing(
+            conn, target.meter_id, self.settings.primary_channel, horizon, end, interval_s
+        )
+        # An interval is complete once its end has passed; the one running now is not missing.
+        gaps = [g for g in gaps if g + timedelta(seconds=interval_s) <= end]
+        known = meter_events(conn, target.meter_id, horizon, end + timedelta(days=1))
+        since = known[-1].occurred_at + timedelta(seconds=1) if known else None
+        return plan_for(
+            self.profile, day, first_missing=gaps[0] if gaps else None, events_since=since
+        )
+
+    # ------------------------------------------------------------------------------ sessions
+
+    def _settings(self, conn: Connection, target: MeterTarget, sap: int) -> ClientSettings:
+        pair = self.keystore.association(conn, target.meter_id, target.interface, sap)
+        return ClientSettings(
+            mechanism=Mechanism.HLS_GMAC,
+            security=SecurityContext(
+                self.settings.client_system_title,
+                pair.encryption_key,
+                pair.authentication_key,
+            ),
+        )
+
+    def _endpoint(self, target: MeterTarget, sap: int) -> Endpoint:
+        return Endpoint(
+            target.host,
+            target.port,
+            transport="hdlc" if target.transport == "hdlc" else "wrapper",
+            client_address=sap,
+            server_address=target.server_address,
+            physical_address=target.physical_address,
+            timeout=self.settings.request_timeout_s,
+        )
+
+    async def _associate(self, client: DlmsClient) -> None:
+        await client.connect()
+        try:
+            await client.associate()
+        except SecurityError as exc:
+            await client.close()
+            raise AuthenticationFailed(str(exc)) from None
+        except BaseException:
+            await client.close()
+            raise
+
+    async def _session(
+        self, target: MeterTarget, plan: SessionPlan, settings: ClientSettings, data: SessionData
+    ) -> None:
+        client = DlmsClient(self._endpoint(target, self.settings.reading_sap), settings)
+        await self._associate(client)
+        try:
+            await read(client, plan, data, self.layouts, self.now, source="session")
+        finally:
+            await client.__aexit__(None, None, None)  # release (always attempted), close
+
+    async def _sync_clock(self, target: MeterTarget, settings: ClientSettings) -> None:
+        client = DlmsClient(self._endpoint(target, self.settings.management_sap), settings)
+        await self._associate(client)
+        try:
+            stamp = DateTime.from_datetime(self.now().astimezone(UTC))
+            await client.set(
+                8, objects.CLOCK.to_bytes(), 2, OctetString(axdr.datetime_to_bytes(stamp))
+            )
+        finally:
+            await client.__aexit__(None, None, None)
+
+    def _store(
+        self,
+        conn: Connection,
+        target: MeterTarget,
+        data: SessionData,
+        outcome: MeterOutcome,
+        error: str | None,
+    ) -> None:
+        at = self.now()
+        results = intervals.write_days(conn, data.days)
+        outcome.intervals_new += sum(len(r.filled) for r in results) + sum(
+            sum(1 for v in d.values if v is not None)
+            for d, r in zip(data.days, results, strict=True)
+            if r.outcome == intervals.Outcome.NEW
+        )
+        registers.add_readings(conn, data.registers)
+        registers.add_snapshots(conn, data.snapshots)
+        outcome.events_new += add_meter_events(conn, data.events)
+        if error is None:
+            diagnostics.record_success(
+                conn, target.meter_id, at, ip_address=target.host, tcp_port=target.port
+            )
+        else:
+            diagnostics.record_failure(conn, target.meter_id, at, error)
+        trail.record(
+            conn,
+            "session.read",
+            at=at,
+            meter_id=target.meter_id,
+            details={
+                "read": data.done,
+                "skipped": data.skipped,
+                "values": _channel_values(data.days),
+                "events": len(data.events),
+                "drift_s": data.drift_s,
+                "error": error,
+            },
+        )
+
+    async def _attempt(self, target: MeterTarget, day: date, outcome: MeterOutcome) -> None:
+        """One attempt: plan, read under the semaphores, store; raises on failure."""
+
+        def prepare(conn: Connection) -> tuple[SessionPlan, ClientSettings]:
+            return self._plan(conn, target, day), self._settings(
+                conn, target, self.settings.reading_sap
+            )
+
+        plan, settings = await self._in_db(prepare)
+        data = SessionData(target.meter_id, self.now())
+        error: str | None = None
+        cell = target.substation
+        try:
+            async with self._all, self._cells[cell]:
+                self.active[cell] += 1
+                self.peak[cell] = max(self.peak[cell], self.active[cell])
+                conflict = self.tracker.claim(target.system_title, target.host)
+                try:
+                    async with asyncio.timeout(self.settings.session_deadline_s):
+                        await self._session(target, plan, settings, data)
+                finally:
+                    self.tracker.release(target.system_title, target.host)
+                    self.active[cell] -= 1
+            if conflict:
+                await self._in_db(
+                    lambda c: security_events.title_seen_twice(
+                        c, at=self.now(), system_title=target.system_title, addresses=conflict
+                    )
+                )
+        except AuthenticationFailed as exc:
+            error = f"authentication failed: {exc}"
+            raise
+        except TimeoutError:
+            error = "session deadline exceeded"
+            raise
+        except (DlmsError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await self._in_db(lambda c: self._store(c, target, data, outcome, error))
+        threshold = self.profile.collection.clock_sync_threshold_s
+        drift = data.drift_s
+        if drift is not None and abs(drift) > threshold:
+            await self._clock_sync(target, drift, outcome)
+
+    async def _clock_sync(self, target: MeterTarget, drift: float, outcome: MeterOutcome) -> None:
+        try:
+            settings = await self._in_db(
+                lambda c: self._settings(c, target, self.settings.management_sap)
+            )
+            async with asyncio.timeout(self.settings.session_deadline_s):
+                await self._sync_clock(target, settings)
+            outcome.clock_synced, result = True, "set"
+        except (DlmsError, OSError, TimeoutError, KeyStoreError) as exc:
+            result = f"failed: {type(exc).__name__}"
+        await self._in_db(
+            lambda c: trail.record(
+                c,
+                "clock.sync",
+                at=self.now(),
+                meter_id=target.meter_id,
+                details={"drift_s": round(drift, 3), "result": result},
+            )
+        )
+
+    def _refused(self, target: MeterTarget, reason: str, conn: Connection) -> None:
+        security_events.authentication_failed(
+            conn,
+            at=self.now(),
+            address=f"{target.host}:{target.port}",
+            reason=reason,
+            meter_id=target.meter_id,
+            system_title=target.system_title,
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        retry = self.profile.collection.retry
+        delay = min(retry.initial_backoff_s * retry.multiplier**attempt, retry.max_backoff_s)
+        delay *= self.settings.backoff_scale
+        return self.rng.uniform(delay / 2, delay)
+
+    async def collect_meter(self, target: MeterTarget, day: date) -> MeterOutcome:
+        """Read one meter for day n, retrying per the profile; never raises for meter faults."""
+        outcome = MeterOutcome(target.meter_id, target.serial)
+        attempts = 1 + self.profile.collection.retry.attempts
+        for attempt in range(attempts):
+            outcome.attempts = attempt + 1
+            try:
+                await self._attempt(target, day, outcome)
+            except AuthenticationFailed as exc:
+                outcome.reason, outcome.refused = "authentication failed", True
+                await self._in_db(partial(self._refused, target, str(exc)))
+                return outcome
+            except KeyStoreError as exc:
+                outcome.reason = f"keys: {exc}"
+                return outcome
+            except (DlmsError, OSError, TimeoutError) as exc:
+                outcome.reason = f"{type(exc).__name__}: {exc}"
+                outcome.errors.append(outcome.reason)
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self._backoff(attempt))
+                continue
+            outcome.ok, outcome.reason = True, None
+            return outcome
+        return outcome
+
+    async def collect(self, targets: Sequence[MeterTarget], day: date) -> list[MeterOutcome]:
+        """Read every target for day n concurrently within the bounds."""
+        return list(await asyncio.gather(*(self.collect_meter(t, day) for t in targets)))

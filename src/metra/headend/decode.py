@@ -1,0 +1,292 @@
+"""Decode what a meter answers into the store's records: profile rows, registers, journals.
+
+Profile generic buffers are arrays of structures whose columns the object's capture_objects
+name. The clock column gives each row's time (a null clock means "previous row plus the capture
+period", the usual compression of IDIS meters); the status column (class 1, 0-0:96.10.*) is the
+meter's status byte of the row; every other column is a channel, scaled with the scaler of the
+register it captures. Load-profile rows are stamped at the *end* of their interval (IDIS), so the
+interval they describe starts one capture period earlier. Anything malformed raises
+`DecodeError`, never a bare exception, so one bad meter cannot stop a collection run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from metra.dlms import axdr
+from metra.dlms.data import Data, DateTime, Structure
+from metra.dlms.errors import DecodeError
+from metra.dlms.obis import Obis
+from metra.dlms.xdlms.common import CaptureObject
+from metra.store.events import MeterEvent
+from metra.store.intervals import (
+    DayReading,
+    Origin,
+    day_start,
+    intervals_per_day,
+    status_code,
+)
+from metra.store.registers import BillingSnapshot, Period, RegisterReading
+
+CLOCK_CLASS = 8
+DATA_CLASS = 1
+#: Group C of the status objects (0-0:96.10.x.255, "status register" in the OBIS list).
+_STATUS_C, _STATUS_D = 96, 10
+
+#: Normalised codes of the IDIS standard event log (0-0:99.98.0) and fraud detection log
+#: (0-0:99.98.1) codes the fleet uses; anything else keeps ``<log>.<code>``.
+EVENT_CODES: Mapping[int, str] = {
+    1: "power.down",
+    2: "power.up",
+    3: "clock.dst_changed",
+    4: "clock.adjusted_old_time",
+    5: "clock.adjusted_new_time",
+    6: "clock.invalid",
+    40: "tamper.terminal_cover_opened",
+    41: "tamper.terminal_cover_closed",
+    42: "tamper.magnetic_field",
+    43: "tamper.magnetic_field_gone",
+    44: "tamper.meter_cover_opened",
+    45: "tamper.meter_cover_closed",
+    46: "security.authentication_failure",
+}
+
+
+def to_datetime(value: Data) -> datetime:
+    """A COSEM date-time (native or as 12 octets) as an aware UTC datetime.
+
+    A time without deviation is taken as UTC: the fleet's meters keep UTC, and a local meter
+    without deviation cannot be placed on the time line anyway.
+    """
+    if isinstance(value, DateTime):
+        stamp = value
+    elif isinstance(value, bytes) and len(value) == 12:
+        stamp = axdr.datetime_from_bytes(value)
+    else:
+        raise DecodeError(f"not a date-time: {type(value).__name__}")
+    try:
+        moment = stamp.to_datetime()
+    except ValueError as exc:
+        raise DecodeError(f"date-time with wildcards or out of range: {exc}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _number(value: Data, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DecodeError(f"{what} is not a number: {type(value).__name__}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ScalerUnit:
+    """COSEM scaler_unit of a register: value = raw * 10**scaler, unit as the Blue Book enum."""
+
+    scaler: int = 0
+    unit: int = 255
+
+    @classmethod
+    def from_data(cls, value: Data) -> ScalerUnit:
+        if not isinstance(value, Structure) or len(value) != 2:
+            raise DecodeError("scaler_unit must be a structure of two")
+        scaler, unit = value
+        if isinstance(scaler, bool) or not isinstance(scaler, int):
+            raise DecodeError("scaler must be an integer")
+        if isinstance(unit, bool) or not isinstance(unit, int):
+            raise DecodeError("unit must be an enum")
+        return cls(int(scaler), int(unit))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One capture object of a profile, its role and, for value columns, its scaling."""
+
+    capture: CaptureObject
+    role: str  # "clock", "status" or "value"
+    scaling: ScalerUnit = ScalerUnit()
+
+    @property
+    def obis(self) -> str:
+        return str(Obis.from_bytes(self.capture.logical_name))
+
+
+def column_role(capture: CaptureObject) -> str:
+    """Which part of a row a capture object is."""
+    if capture.class_id == CLOCK_CLASS:
+        return "clock"
+    ln = capture.logical_name
+    if capture.class_id == DATA_CLASS and ln[2] == _STATUS_C and ln[3] == _STATUS_D:
+        return "status"
+    return "value"
+
+
+def capture_objects(value: Data) -> list[CaptureObject]:
+    """The capture_objects attribute (3) of a profile."""
+    if not isinstance(value, list):
+        raise DecodeError("capture_objects must be an array")
+    return [CaptureObject.from_data(item) for item in value]
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One decoded row: its time, the meter's status byte and the scaled value per channel."""
+
+    at: datetime
+    status: int
+    values: dict[str, float]
+
+
+def rows(buffer: Data, columns: Sequence[Column], period_s: int) -> list[ProfileRow]:
+    """Decode a profile buffer; null clocks continue from the previous row by `period_s`."""
+    if not isinstance(buffer, list):
+        raise DecodeError("a profile buffer must be an array")
+    out: list[ProfileRow] = []
+    previous: datetime | None = None
+    for entry in buffer:
+        if not isinstance(entry, list) or len(entry) != len(columns):
+            raise DecodeError("a profile row does not match its capture objects")
+        at: datetime | None = None
+        status = 0
+        values: dict[str, float] = {}
+        for column, cell in zip(columns, entry, strict=True):
+            if column.role == "clock":
+                if cell is None or (isinstance(cell, bytes) and not cell):
+                    if previous is None or period_s <= 0:
+                        raise DecodeError("first profile row has no time")
+                    at = previous + timedelta(seconds=period_s)
+                else:
+                    at = to_datetime(cell)
+            elif column.role == "status":
+                status = int(_number(cell, "status")) & 0xFF
+            elif cell is not None:
+                raw = _number(cell, column.obis)
+                values[column.obis] = raw * 10.0**column.scaling.scaler
+        if at is None:
+            raise DecodeError("a profile has no clock column")
+        out.append(ProfileRow(at, status, values))
+        previous = at
+    return out
+
+
+def interval_days(
+    meter_id: UUID,
+    profile_rows: Sequence[ProfileRow],
+    period_s: int,
+    *,
+    registered_at: datetime,
+    source: str,
+) -> list[DayReading]:
+    """Group load-profile rows into the store's day rows (one per channel and UTC day).
+
+    Rows not on the interval grid are dropped (a meter writes an extra row on a clock change;
+    its energy lands in the next regular row anyway).
+    """
+    n = intervals_per_day(period_s)
+    days: dict[tuple[str, date], tuple[list[float | None], list[int]]] = defaultdict(
+        lambda: ([None] * n, [0] * n)
+    )
+    for row in profile_rows:
+        begins = row.at - timedelta(seconds=period_s)
+        offset = (begins - day_start(begins.date())).total_seconds()
+        if offset % period_s:
+            continue
+        index = int(offset // period_s)
+        code = status_code(Origin.REMOTE, meter=row.status)
+        for channel, value in row.values.items():
+            values, status = days[(channel, begins.date())]
+            values[index] = value
+            status[index] = code
+    return [
+        DayReading(
+            meter_id=meter_id,
+            channel=channel,
+            day=day,
+            values=values,
+            status=status,
+            registered_at=registered_at,
+            interval_s=period_s,
+            source=source,
+        )
+        for (channel, day), (values, status) in sorted(days.items())
+    ]
+
+
+def billing_snapshots(
+    meter_id: UUID,
+    profile_rows: Sequence[ProfileRow],
+    columns: Sequence[Column],
+    period: Period,
+    *,
+    read_at: datetime,
+) -> list[BillingSnapshot]:
+    """Billing-profile rows as snapshots per register and tariff zone (E of the OBIS; 0 total)."""
+    scaling = {c.obis: c for c in columns if c.role == "value"}
+    out: list[BillingSnapshot] = []
+    for row in profile_rows:
+        for obis, value in row.values.items():
+            column = scaling[obis]
+            out.append(
+                BillingSnapshot(
+                    meter_id=meter_id,
+                    period=period,
+                    captured_at=row.at,
+                    obis=obis,
+                    tariff_zone=column.capture.logical_name[4],
+                    raw_value=value / 10.0**column.scaling.scaler,
+                    scaler=column.scaling.scaler,
+                    unit=column.scaling.unit,
+                    status=row.status,
+                    read_at=read_at,
+                )
+            )
+    return out
+
+
+def journal(
+    meter_id: UUID, log: Obis, buffer: Data, *, registered_at: datetime
+) -> list[MeterEvent]:
+    """An event log buffer (rows of clock and event code) as meter events."""
+    if not isinstance(buffer, list):
+        raise DecodeError("an event log buffer must be an array")
+    out: list[MeterEvent] = []
+    for entry in buffer:
+        if not isinstance(entry, list) or len(entry) < 2:
+            raise DecodeError("an event log row needs a time and a code")
+        raw = int(_number(entry[1], "event code"))
+        out.append(
+            MeterEvent(
+                meter_id=meter_id,
+                log_obis=str(log),
+                occurred_at=to_datetime(entry[0]),
+                raw_code=raw,
+                code=EVENT_CODES.get(raw, f"{log.e}.{raw}"),
+                registered_at=registered_at,
+            )
+        )
+    return out
+
+
+def register(
+    meter_id: UUID,
+    obis: Obis,
+    value: Data,
+    scaling: Data,
+    *,
+    captured_at: datetime,
+    read_at: datetime,
+) -> RegisterReading:
+    """A register's value attribute (2) and scaler_unit (3) as a reading."""
+    su = ScalerUnit.from_data(scaling)
+    return RegisterReading(
+        meter_id=meter_id,
+        obis=str(obis),
+        captured_at=captured_at,
+        raw_value=_number(value, str(obis)),
+        scaler=su.scaler,
+        unit=su.unit,
+        status=0,
+        read_at=read_at,
+    )

@@ -1,0 +1,222 @@
+"""One session with a meter: a single association that reads everything its plan names.
+
+The session only talks and decodes; it writes nothing. What it has read so far is kept in a
+`SessionData` owned by the caller, so when the meter drops the connection halfway the part
+already read (say the first days of a backfill) is still stored and only the rest is fetched
+again later (COL-8). Objects a meter does not have (a single-phase meter without L2 voltage, a
+meter without a fraud log) are skipped, not failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from metra.dlms.cosem import objects
+from metra.dlms.data import Data
+from metra.dlms.errors import DecodeError
+from metra.dlms.obis import Obis
+from metra.dlms.xdlms.common import DataAccessResult, SelectiveAccess
+from metra.net.client import DlmsClient, range_access
+from metra.net.errors import RequestRefused
+from metra.store.events import MeterEvent
+from metra.store.intervals import DayReading
+from metra.store.registers import BillingSnapshot, Period, RegisterReading
+
+from . import decode
+from .plans import SessionPlan
+
+PROFILE_CLASS = 7
+#: Span of one load-profile request: a day's rows fit a few blocks.
+LOAD_PROFILE_CHUNK = timedelta(days=1)
+REGISTER_CLASS = 3
+#: Registers of the daily read (COL-2): A+, A-, R+, R-.
+BILLING_REGISTERS = (
+    objects.ACTIVE_ENERGY_IMPORT,
+    objects.ACTIVE_ENERGY_EXPORT,
+    objects.REACTIVE_ENERGY_IMPORT,
+    objects.REACTIVE_ENERGY_EXPORT,
+)
+#: Instantaneous values read when the plan asks for them.
+INSTANTANEOUS = (
+    objects.ACTIVE_POWER_IMPORT,
+    objects.ACTIVE_POWER_EXPORT,
+    objects.VOLTAGE_L1,
+    objects.CURRENT_L1,
+)
+#: Journals read daily (COL-5); the power-quality log belongs to the power-quality read.
+JOURNALS = (
+    objects.STANDARD_EVENT_LOG,
+    objects.FRAUD_DETECTION_LOG,
+    objects.DISCONNECTOR_CONTROL_LOG,
+    objects.COMMUNICATION_EVENT_LOG,
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A profile's columns and capture period, cached per meter between sessions."""
+
+    columns: tuple[decode.Column, ...]
+    period_s: int
+
+
+@dataclass
+class SessionData:
+    """What a session has read so far (kept even when the session fails later)."""
+
+    meter_id: UUID
+    started_at: datetime
+    meter_time: datetime | None = None
+    local_time: datetime | None = None
+    days: list[DayReading] = field(default_factory=list)
+    registers: list[RegisterReading] = field(default_factory=list)
+    snapshots: list[BillingSnapshot] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def drift_s(self) -> float | None:
+        """Meter clock minus head-end clock at the moment of the read, in seconds."""
+        if self.meter_time is None or self.local_time is None:
+            return None
+        return (self.meter_time - self.local_time).total_seconds()
+
+
+async def _layout(
+    client: DlmsClient, profile: Obis, cache: dict[tuple[UUID, str], Layout], meter_id: UUID
+) -> Layout:
+    key = (meter_id, str(profile))
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    ln = profile.to_bytes()
+    captures = decode.capture_objects(await client.get(PROFILE_CLASS, ln, 3))
+    period = await client.get(PROFILE_CLASS, ln, 4)
+    if isinstance(period, bool) or not isinstance(period, int):
+        raise DecodeError("capture_period must be an integer")
+    values = [c for c in captures if decode.column_role(c) == "value"]
+    wanted: list[tuple[int, bytes, int, SelectiveAccess | None]] = [
+        (c.class_id, c.logical_name, 3, None) for c in values
+    ]
+    scalings = await client.get_many(wanted) if wanted else []
+    by_ln: dict[bytes, decode.ScalerUnit] = {}
+    for capture, scaling in zip(values, scalings, strict=True):
+        if not isinstance(scaling, DataAccessResult):
+            by_ln[capture.logical_name] = decode.ScalerUnit.from_data(scaling)
+    columns = tuple(
+        decode.Column(c, decode.column_role(c), by_ln.get(c.logical_name, decode.ScalerUnit()))
+        for c in captures
+    )
+    layout = Layout(columns, int(period))
+    cache[key] = layout
+    return layout
+
+
+async def _profile_rows(
+    client: DlmsClient,
+    profile: Obis,
+    span: tuple[datetime, datetime],
+    cache: dict[tuple[UUID, str], Layout],
+    meter_id: UUID,
+) -> tuple[Layout, list[decode.ProfileRow]]:
+    layout = await _layout(client, profile, cache, meter_id)
+    buffer = await client.get(PROFILE_CLASS, profile.to_bytes(), 2, range_access(*span))
+    return layout, decode.rows(buffer, layout.columns, layout.period_s)
+
+
+async def _registers(
+    client: DlmsClient, meter_id: UUID, registers: Sequence[Obis], data: SessionData
+) -> None:
+    items: list[tuple[int, bytes, int, SelectiveAccess | None]] = [
+        (REGISTER_CLASS, r.to_bytes(), a, None) for r in registers for a in (2, 3)
+    ]
+    answers = await client.get_many(items)
+    read_at = data.local_time or data.started_at
+    captured = data.meter_time or read_at
+    for i, obis in enumerate(registers):
+        value, scaling = answers[2 * i], answers[2 * i + 1]
+        if isinstance(value, DataAccessResult) or isinstance(scaling, DataAccessResult):
+            data.skipped.append(str(obis))
+            continue
+        data.registers.append(
+            decode.register(meter_id, obis, value, scaling, captured_at=captured, read_at=read_at)
+        )
+
+
+async def _journal(
+    client: DlmsClient, meter_id: UUID, log: Obis, since: datetime, until: datetime, now: datetime
+) -> list[MeterEvent]:
+    try:
+        buffer: Data = await client.get(
+            PROFILE_CLASS, log.to_bytes(), 2, range_access(since, until)
+        )
+    except RequestRefused:
+        return []
+    return decode.journal(meter_id, log, buffer, registered_at=now)
+
+
+async def read(
+    client: DlmsClient,
+    plan: SessionPlan,
+    data: SessionData,
+    layouts: dict[tuple[UUID, str], Layout],
+    now: Callable[[], datetime],
+    *,
+    source: str,
+) -> None:
+    """Read everything in `plan` over an open association, filling `data` as it goes."""
+    meter = data.meter_id
+    if plan.clock:
+        clock = await client.get(8, objects.CLOCK.to_bytes(), 2)
+        data.local_time = now()
+        data.meter_time = decode.to_datetime(clock)
+        data.done.append("clock")
+    if plan.registers:
+        await _registers(client, meter, BILLING_REGISTERS, data)
+        data.done.append("registers")
+    if plan.instantaneous:
+        await _registers(client, meter, INSTANTANEOUS, data)
+        data.done.append("instantaneous")
+    if plan.load_profile is not None:
+        # One request per day: a drop halfway through a long backfill keeps the days already
+        # received, and the next session asks only for what is still missing (COL-8).
+        start, end = plan.load_profile
+        while start < end:
+            chunk_end = min(start + LOAD_PROFILE_CHUNK, end)
+            layout, lp = await _profile_rows(
+                client, objects.LOAD_PROFILE_1, (start, chunk_end), layouts, meter
+            )
+            lp = [row for row in lp if start < row.at <= chunk_end]
+            data.days.extend(
+                decode.interval_days(meter, lp, layout.period_s, registered_at=now(), source=source)
+            )
+            start = chunk_end
+        data.done.append("load_profile")
+    for span, obis, period in (
+        (plan.daily_billing, objects.BILLING_PROFILE_DAILY, Period.DAILY),
+        (plan.monthly_billing, objects.BILLING_PROFILE_MONTHLY, Period.MONTHLY),
+    ):
+        if span is None:
+            continue
+        try:
+            layout, billing = await _profile_rows(client, obis, span, layouts, meter)
+        except RequestRefused:
+            data.skipped.append(str(obis))
+            continue
+        data.snapshots.extend(
+            decode.billing_snapshots(meter, billing, layout.columns, period, read_at=now())
+        )
+        data.done.append(f"billing_{period.name.lower()}")
+    until = now()
+    if plan.events_since is not None:
+        for log in JOURNALS:
+            data.events.extend(await _journal(client, meter, log, plan.events_since, until, until))
+        data.done.append("events")
+    if plan.power_quality is not None:
+        log = objects.POWER_QUALITY_EVENT_LOG
+        data.events.extend(await _journal(client, meter, log, *plan.power_quality, until))
+        data.done.append("power_quality")
