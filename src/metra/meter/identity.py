@@ -60,6 +60,8 @@ class MeterSecrets:
     optical: Mapping[int, KeySet] = field(repr=False)
     han_key: bytes = field(repr=False)
     signing_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
+    #: Key-encryption (master) key: new keys arrive wrapped under it (Security setup key_transfer).
+    master_key: bytes = field(default_factory=lambda: secrets.token_bytes(16), repr=False)
 
     def __post_init__(self) -> None:
         if len(self.han_key) != 16:
