@@ -6,7 +6,7 @@ import typer
 
 from metra import __version__
 
-from . import dlms_cmd, fleet_cmd, read_cmd
+from . import demo_cmd, dlms_cmd, fleet_cmd, read_cmd
 
 app = typer.Typer(
     name="metra",
@@ -34,3 +34,4 @@ def main(
 app.add_typer(dlms_cmd.app, name="dlms")
 app.command("read")(read_cmd.read_command)
 app.command("fleet")(fleet_cmd.fleet_command)
+app.command("demo")(demo_cmd.demo_command)
