@@ -81,9 +81,8 @@ def demo_command(
         try:
             report(summarise(run))
             if run.master_key_file is not None and not as_json:
-                console.print(
-                    f"store: {options.db or 'metra-demo.sqlite'}  (master key: {run.master_key_file})"
-                )
+                store = options.db or "metra-demo.sqlite"
+                console.print(f"store: {store}  (master key: {run.master_key_file})")
             if not once:
                 console.print(f"reading on schedule every {every:g} s; Ctrl-C stops")
                 await keep_reading(run, collector, every, report)
