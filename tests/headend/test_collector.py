@@ -13,11 +13,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import Connection, Engine, func, select
 
+from metra.dlms.cosem.objects import ACTIVE_ENERGY_IMPORT
+from metra.dlms.obis import Obis
 from metra.headend.collector import Collector, CollectorSettings, MeterTarget
 from metra.headend.keystore import AssociationKeys, KeyStore, MasterKey
 from metra.headend.plans import day_bounds
+from metra.net.errors import RequestRefused
 from metra.profiles import load_profile
 from metra.store import audit, diagnostics, intervals, registers
 from metra.store.events import SecurityCategory, meter_events, security_events
@@ -259,5 +263,22 @@ def test_concurrency_bounded_overall_and_per_substation(engine: Engine) -> None:
         await stop(rig)
         assert all(o.ok for o in outcomes)
         assert max(collector.peak.values()) <= 2 and sum(collector.peak.values()) >= 2
+
+    asyncio.run(run())
+
+
+def test_col7_on_demand_read_of_any_attribute_is_audited(engine: Engine) -> None:
+    async def run() -> None:
+        rig = await make_rig(engine, 1)
+        collector = rig.collector()
+        value = await collector.read_on_demand(rig.targets[0], 3, ACTIVE_ENERGY_IMPORT, 2)
+        with pytest.raises(RequestRefused):
+            await collector.read_on_demand(rig.targets[0], 3, Obis.parse("1-0:99.99.0.255"), 2)
+        collector.close()
+        await stop(rig)
+        assert value == energy_at(START.replace(minute=0))
+        with engine.connect() as conn:
+            reads = [e for e in audit.entries(conn) if e.action == "read.on_demand"]
+        assert [r.details["result"] == "ok" for r in reads] == [True, False]
 
     asyncio.run(run())

@@ -36,8 +36,9 @@ from metra.dlms import axdr
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.cosem import objects
-from metra.dlms.data import DateTime, OctetString
+from metra.dlms.data import Data, DateTime, OctetString
 from metra.dlms.errors import DlmsError, SecurityError
+from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
 from metra.net.client import DlmsClient, Endpoint
 from metra.profiles.model import Profile
@@ -371,6 +372,41 @@ class Collector:
             outcome.ok, outcome.reason = True, None
             return outcome
         return outcome
+
+    async def read_on_demand(
+        self, target: MeterTarget, class_id: int, obis: Obis, attribute: int
+    ) -> Data:
+        """Read any attribute of a meter now (COL-7), within the same bounds as collection.
+
+        Raises the meter's refusal or the transport's failure to the caller (an operator waits
+        for the answer); the read and its outcome are in the audit trail either way.
+        """
+        settings = await self._in_db(lambda c: self._settings(c, target, self.settings.reading_sap))
+        result = "ok"
+        try:
+            async with self._all, self._cells[target.substation]:
+                async with asyncio.timeout(self.settings.session_deadline_s):
+                    client = DlmsClient(self._endpoint(target, self.settings.reading_sap), settings)
+                    await self._associate(client)
+                    try:
+                        return await client.get(class_id, obis.to_bytes(), attribute)
+                    finally:
+                        await client.__aexit__(None, None, None)
+        except BaseException as exc:
+            result = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            details = {
+                "class_id": class_id,
+                "obis": str(obis),
+                "attribute": attribute,
+                "result": result,
+            }
+            await self._in_db(
+                lambda c: trail.record(
+                    c, "read.on_demand", at=self.now(), meter_id=target.meter_id, details=details
+                )
+            )
 
     async def collect(self, targets: Sequence[MeterTarget], day: date) -> list[MeterOutcome]:
         """Read every target for day n concurrently within the bounds."""
