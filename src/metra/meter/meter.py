@@ -139,10 +139,12 @@ _PROFILE_COLUMNS = (
     (Obis(1, 0, 7, 29, 0, 255), Quantity.R3),
     (Obis(1, 0, 8, 29, 0, 255), Quantity.R4),
 )
-_EVENT_LOGS = {
-    log: Obis(0, 0, 99, 98, log.value, 255) for log in Log if log is not Log.POWER_FAILURE
+_EVENT_LOGS: dict[Log, Obis] = {
+    log: Obis(1, 0, 99, 97, 0, 255)
+    if log is Log.POWER_FAILURE
+    else Obis(0, 0, 99, 98, log.value, 255)
+    for log in Log
 }
-_EVENT_LOGS[Log.POWER_FAILURE] = Obis(1, 0, 99, 97, 0, 255)
 _EVENT_CODE_OBJECT = Obis(0, 0, 96, 11, 0, 255)
 #: Blocks of a firmware image; the image ends with a 64-octet ECDSA P-256 signature (R || S).
 IMAGE_BLOCK_SIZE = 200
@@ -612,16 +614,16 @@ class VirtualMeter:
                     )
                 )
         inst: list[tuple[Obis, Callable[[Instant], float], int, Unit]] = [
-            (Obis(1, 0, 1, 7, 0, 255), lambda i: i.p_import, 0, Unit.WATT),
-            (Obis(1, 0, 2, 7, 0, 255), lambda i: i.p_export, 0, Unit.WATT),
-            (Obis(1, 0, 3, 7, 0, 255), lambda i: i.q_import, 0, Unit.VAR),
-            (Obis(1, 0, 4, 7, 0, 255), lambda i: i.q_export, 0, Unit.VAR),
-            (Obis(1, 0, 13, 7, 0, 255), lambda i: i.power_factor, -3, Unit.COUNT),
-            (Obis(1, 0, 14, 7, 0, 255), lambda i: i.frequency, -2, Unit.HERTZ),
+            (Obis(1, 0, 1, 7, 0, 255), _field("p_import"), 0, Unit.WATT),
+            (Obis(1, 0, 2, 7, 0, 255), _field("p_export"), 0, Unit.WATT),
+            (Obis(1, 0, 3, 7, 0, 255), _field("q_import"), 0, Unit.VAR),
+            (Obis(1, 0, 4, 7, 0, 255), _field("q_export"), 0, Unit.VAR),
+            (Obis(1, 0, 13, 7, 0, 255), _field("power_factor"), -3, Unit.COUNT),
+            (Obis(1, 0, 14, 7, 0, 255), _field("frequency"), -2, Unit.HERTZ),
         ]
         for p, (u_c, i_c) in enumerate(((32, 31), (52, 51), (72, 71))[: self.identity.phases]):
-            inst.append((Obis(1, 0, u_c, 7, 0, 255), lambda i, p=p: i.voltage[p], -1, Unit.VOLT))
-            inst.append((Obis(1, 0, i_c, 7, 0, 255), lambda i, p=p: i.current[p], -2, Unit.AMPERE))
+            inst.append((Obis(1, 0, u_c, 7, 0, 255), _phase("voltage", p), -1, Unit.VOLT))
+            inst.append((Obis(1, 0, i_c, 7, 0, 255), _phase("current", p), -2, Unit.AMPERE))
         for ln, pick, scaler, unit in inst:
             out.append(
                 register(
@@ -707,16 +709,17 @@ class VirtualMeter:
             return Ticks(last - step * (count - 1), step, count)
 
         def lp_rows(start: datetime, end: datetime) -> list[list[Data]]:
-            return [
-                [self._local(iv.end), Unsigned(iv.status)]
-                + [DoubleLongUnsigned(iv.energy[q]) for _, q in _PROFILE_COLUMNS]
-                for iv in model.intervals(start, end, self.capture_period // 60)
-            ]
+            rows: list[list[Data]] = []
+            for iv in model.intervals(start, end, self.capture_period // 60):
+                row: list[Data] = [self._local(iv.end), Unsigned(iv.status)]
+                row += [DoubleLongUnsigned(iv.energy[q]) for _, q in _PROFILE_COLUMNS]
+                rows.append(row)
+            return rows
 
         def set_period(ctx: RequestContext, value: Data) -> DataAccessResult:
             seconds = _shape.integer(value, DoubleLongUnsigned, "capture_period")
             if seconds // 60 not in self.profile.metering.allowed_intervals or seconds % 60:
-                return DataAccessResult.OTHER_REASON  # type: ignore[attr-defined]
+                return DataAccessResult.OTHER_REASON
             self.capture_period = seconds
             return DataAccessResult.SUCCESS
 
@@ -774,22 +777,18 @@ class VirtualMeter:
                 for t in times():
                     if start < t <= end:
                         tariffs = self.model.tariff_registers(Quantity.A_PLUS, t)
-                        result.append(
-                            [
-                                self._local(t),
-                                DoubleLongUnsigned(self.model.register(Quantity.A_PLUS, t)),
-                            ]
-                            + [DoubleLongUnsigned(v) for v in tariffs]
-                            + [DoubleLongUnsigned(self.model.register(Quantity.A_MINUS, t))]
-                        )
+                        row: list[Data] = [
+                            self._local(t),
+                            DoubleLongUnsigned(self.model.register(Quantity.A_PLUS, t)),
+                        ]
+                        row += [DoubleLongUnsigned(v) for v in tariffs]
+                        row.append(DoubleLongUnsigned(self.model.register(Quantity.A_MINUS, t)))
+                        result.append(row)
                 return result
 
             buffer = Buffer(columns, times, rows, self._to_time)
-            out.append(
-                self._profile(
-                    ln, buffer, lambda keep=keep: keep, lambda m=monthly: 0 if m else 86400
-                )
-            )  # type: ignore[misc]
+            period = 0 if monthly else 86400
+            out.append(self._profile(ln, buffer, _const(keep), _const(period)))
         return out
 
     def _event_log(self, log: Log, ln: Obis, clock_col: CaptureObjectDefinition) -> CosemObject:
@@ -811,7 +810,7 @@ class VirtualMeter:
             return out
 
         buffer = Buffer(
-            columns + [CaptureObjectDefinition(1, _EVENT_CODE_OBJECT, 3)],
+            [*columns, CaptureObjectDefinition(1, _EVENT_CODE_OBJECT, 3)],
             times,
             rows,
             self._to_time,
@@ -972,12 +971,11 @@ class VirtualMeter:
 
         def verify(ctx: RequestContext, _p: Data | None) -> tuple[ActionResult, Data | None]:
             data = assembled()
-            ok = len(data) == image.size and self.firmware_public_key is not None
-            if ok:
+            key = self.firmware_public_key
+            ok = len(data) == image.size and key is not None
+            if key is not None and ok:
                 try:
-                    verify_raw(
-                        self.firmware_public_key, data[-SIGNATURE_SIZE:], data[:-SIGNATURE_SIZE]
-                    )  # type: ignore[arg-type]
+                    verify_raw(key, data[-SIGNATURE_SIZE:], data[:-SIGNATURE_SIZE])
                 except SecurityError:
                     ok = False
             if not ok:
@@ -1139,6 +1137,18 @@ class VirtualMeter:
 
 #: Association LN instances 0-0:40.0.x.255 per client role (x = 1 Public, 2 management, ...).
 _ASSOC_INSTANCES = ((1, Role.PUBLIC), (2, Role.MANAGEMENT), (3, Role.READING), (4, Role.FIRMWARE))
+
+
+def _const(value: int) -> Callable[[], int]:
+    return lambda: value
+
+
+def _field(name: str) -> Callable[[Instant], float]:
+    return lambda inst: float(getattr(inst, name))
+
+
+def _phase(name: str, phase: int) -> Callable[[Instant], float]:
+    return lambda inst: float(getattr(inst, name)[phase])
 
 
 def _who(ctx: RequestContext) -> str:
