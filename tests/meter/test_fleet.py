@@ -26,7 +26,7 @@ from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.data import OctetString, Unsigned
 from metra.dlms.errors import DlmsError, SecurityError
-from metra.dlms.protection import SecurityContext
+from metra.dlms.protection import ApduProtection, SecurityContext
 from metra.dlms.server import AssociationConfig, ServerEvent
 from metra.meter.faults import FaultRates, MeterFaults
 from metra.meter.fleet import Fleet, FleetConfig, FleetError, MeterRecipe, raise_fd_limit
@@ -76,6 +76,10 @@ class SmallMeter:
             context = SecurityContext(title, ks.encryption_key, ks.authentication_key)
             configs[sap] = AssociationConfig(sap, name, Mechanism.HLS_GMAC, security=context)
         return configs
+
+    def protection(self, interface: Literal["wan", "optical"], sap: int) -> ApduProtection:
+        config = self.associations(interface).get(sap)
+        return ApduProtection(config.security if config is not None else None)
 
     def on_server_event(self, event: ServerEvent) -> None:
         self.events.append(event)

@@ -12,8 +12,8 @@ Scale is the point: 10,000 meters must fit in one process. A waiting meter costs
 socket and a small slot; its object model and its connection state are made on the first
 connection, and the file-descriptor limit is raised to the hard limit at start.
 
-This is the one module of :mod:`metra.meter` that imports :mod:`metra.net`: the fleet binds the
-sans-IO meters to sockets, so it sits where the two meet.
+The fleet binds the sans-IO meters to asyncio sockets itself (:mod:`metra.meter.fleet_serve`), so
+the meter package still imports only :mod:`metra.dlms` (and the jurisdiction profiles).
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ import resource
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, cast
+from typing import Literal, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from metra.dlms.server import AssociationConfig, CosemHandler, ServerEvent
-from metra.net.client import Transport
-from metra.net.server import ServedDevice, handle_connection
+from metra.dlms.server import AssociationConfig
+from metra.profiles import Profile, load_profile
 
 from .clock import FleetClock
 from .faults import FaultRates, MeterFaults
 from .fleet_faults import FaultyWriter, needs_faulty_writer
+from .fleet_serve import SERVER_ADDRESS, ServableMeter, Transport, serve_session
 from .identity import CUSTOMER_TYPES, MeterIdentity, MeterSecrets
 from .inventory import Inventory, InventoryAssociation, InventoryMeter, write_inventory
 from .tls import FleetTls, make_fleet_tls
@@ -72,23 +72,6 @@ class FleetError(RuntimeError):
     """The fleet cannot start as configured (too many meters for the descriptor limit, ...)."""
 
 
-class ServableMeter(Protocol):
-    """What the fleet needs of a meter (``metra.meter.meter.VirtualMeter`` provides it)."""
-
-    handler: CosemHandler
-    faults: MeterFaults | None
-
-    def associations(
-        self, interface: Literal["wan", "optical"] = "wan"
-    ) -> Mapping[int, AssociationConfig]:
-        """The association configuration of each client SAP on that interface."""
-        ...
-
-    def on_server_event(self, event: ServerEvent) -> None:
-        """Journal a security event the server machine reported."""
-        ...
-
-
 @dataclass(frozen=True)
 class MeterRecipe:
     """Everything needed to make one meter: given to the :data:`MeterFactory`."""
@@ -97,7 +80,7 @@ class MeterRecipe:
     secrets: MeterSecrets
     clock: FleetClock
     security: Security
-    profile: str
+    profile: Profile
     faults: MeterFaults | None
     operator_public_key: ec.EllipticCurvePublicKey
     firmware_public_key: ec.EllipticCurvePublicKey
@@ -153,7 +136,6 @@ class FleetMeter:
     server: asyncio.Server | None = field(default=None, repr=False)
     sessions: int = 0
     _meter: ServableMeter | None = field(default=None, repr=False)
-    _device: ServedDevice | None = field(default=None, repr=False)
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -202,6 +184,7 @@ class Fleet:
     def __init__(self, config: FleetConfig, meter_factory: MeterFactory | None = None) -> None:
         self.config = config
         self.clock = FleetClock(config.start, config.speed)
+        self.profile = load_profile(config.profile)
         self._factory = meter_factory or _virtual_meter
         self.operator_key = ec.generate_private_key(ec.SECP256R1())
         self.firmware_key = ec.generate_private_key(ec.SECP256R1())
@@ -285,13 +268,20 @@ class Fleet:
                 # Offline communication module: the connection ends before a byte is read.
                 writer.transport.abort()
                 return
-            device = self.device(slot)
+            meter = self.meter(slot)
             out = writer
             if faults is not None and needs_faulty_writer(faults):
                 slot.sessions += 1
                 rng = random.Random(f"metra-link-{slot.identity.seed}-{slot.sessions}")
                 out = cast(asyncio.StreamWriter, FaultyWriter(writer, faults, rng))
-            await handle_connection(device, reader, out)
+            await serve_session(
+                meter,
+                self.config.transport,
+                reader,
+                out,
+                idle_timeout=self.config.idle_timeout,
+                allowed_hosts=self.config.allowed_hosts,
+            )
         finally:
             self._connections.discard(cast("asyncio.Task[None]", task))
 
@@ -304,7 +294,7 @@ class Fleet:
             secrets=slot.secrets,
             clock=self.clock,
             security=self.config.security,
-            profile=self.config.profile,
+            profile=self.profile,
             faults=slot.faults,
             operator_public_key=self.operator_key.public_key(),
             firmware_public_key=self.firmware_key.public_key(),
@@ -315,20 +305,6 @@ class Fleet:
         if slot._meter is None:
             slot._meter = self._factory(self.recipe(slot))
         return slot._meter
-
-    def device(self, slot: FleetMeter) -> ServedDevice:
-        """The served device of ``slot`` (its WAN associations behind the whitelist)."""
-        if slot._device is None:
-            meter = self.meter(slot)
-            slot._device = ServedDevice(
-                associations=meter.associations("wan"),
-                handler=meter.handler,
-                transport=self.config.transport,
-                idle_timeout=self.config.idle_timeout,
-                allowed_hosts=self.config.allowed_hosts,
-                on_event=meter.on_server_event,
-            )
-        return slot._device
 
     # ---------------------------------------------------------------------------- inventory
 
@@ -374,11 +350,12 @@ class Fleet:
             port=slot.port,
             transport=self.config.transport,
             tls=self.config.tls,
-            server_address=1,
+            server_address=SERVER_ADDRESS,
             physical_address=0,
             security=self.config.security,
             associations=associations,
             han_key=secrets.han_key,
+            master_key=secrets.master_key,
             meter_public_key=(
                 secrets.signing_key.public_key() if secrets.signing_key is not None else None
             ),
@@ -395,4 +372,15 @@ class Fleet:
 
 def _virtual_meter(recipe: MeterRecipe) -> ServableMeter:
     """The default factory: a full :class:`~metra.meter.meter.VirtualMeter`."""
-    raise FleetError("VirtualMeter is not available yet; pass a meter_factory")
+    from .meter import VirtualMeter
+
+    return VirtualMeter(
+        recipe.identity,
+        recipe.secrets,
+        recipe.clock,
+        profile=recipe.profile,
+        security=recipe.security,
+        faults=recipe.faults,
+        operator_public_key=recipe.operator_public_key,
+        firmware_public_key=recipe.firmware_public_key,
+    )

@@ -102,6 +102,7 @@ class InventoryMeter:
     security: str
     associations: Mapping[int, InventoryAssociation]
     han_key: bytes = field(repr=False)
+    master_key: bytes = field(repr=False)
     meter_public_key: ec.EllipticCurvePublicKey | None = field(default=None, repr=False)
 
 
@@ -180,6 +181,7 @@ def _meter_json(kek: bytes, meter: InventoryMeter) -> dict[str, Any]:
         "security": meter.security,
         "associations": associations,
         "han_key": _wrap(kek, meter.han_key),
+        "master_key": _wrap(kek, meter.master_key),
         "meter_public_key": (
             _public_pem(meter.meter_public_key) if meter.meter_public_key is not None else None
         ),
@@ -289,6 +291,7 @@ def _meter(entry: Any, unwrap: _Unwrapper) -> InventoryMeter:
             for sap, assoc in entry["associations"].items()
         },
         han_key=unwrap.key(entry["han_key"]),
+        master_key=unwrap.key(entry["master_key"]),
         meter_public_key=_public_key(entry.get("meter_public_key")),
     )
 
