@@ -65,6 +65,7 @@ from metra.dlms.protection import ApduProtection, SecurityContext
 from metra.dlms.security import CipheringKind, SecurityControl, cipher_apdu
 from metra.dlms.server import (
     AssociationConfig,
+    CosemHandler,
     RequestContext,
     SecurityAlarm,
     SecurityEvent,
@@ -236,7 +237,7 @@ class VirtualMeter:
         self._han_counter = InvocationCounter()
         self._role = Role.PUBLIC
         self.objects = self._build_objects()
-        self.handler = self
+        self.handler: CosemHandler = self
 
     # ------------------------------------------------------------------ clock and state
 
