@@ -29,7 +29,7 @@ def test_migration_result_equals_schema(engine: Engine) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"  # 0002: the security tables
 
 
 def test_migrate_is_idempotent(backend_url: str) -> None:
