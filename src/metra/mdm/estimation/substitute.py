@@ -1,0 +1,100 @@
+"""Substitute data from other metering systems and for conventional meters (DQ-6, DQ-8).
+
+- Reserve metering system (DQ-8): where the point's reserve meter has a valid value, it is used
+  before any estimate.
+- Substation balancing: the balancing meter minus the other customers of the substation, only
+  where exactly one customer is missing (otherwise the difference cannot be attributed).
+- Conventional (non-remote) meters: the average daily flow of the last billing period shaped by
+  a standard load profile per day type and scaled by season (S1 15.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from metra.mdm.batch import Bools, Floats
+from metra.mdm.estimation.like_day import day_types
+from metra.profiles.model import Profile
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Reserve meter values aligned on the batch (NaN where none) and which are valid."""
+
+    values: Floats
+    valid: Bools
+    meter_ids: tuple[str, ...] = ()
+
+
+def from_reserve(values: Floats, need: Bools, reserve: Reserve) -> tuple[Floats, Bools]:
+    """Take the reserve meter's valid values wherever the main meter needs one (DQ-8)."""
+    use = need & reserve.valid & ~np.isnan(reserve.values)
+    return np.where(use, reserve.values, values), use
+
+
+@dataclass(frozen=True)
+class Substation:
+    """A balancing meter's values and the batch rows of the customers it feeds."""
+
+    name: str
+    balancing: Floats
+    customers: tuple[int, ...]
+    loss_ratio: float = 0.0
+
+
+def from_substation(
+    values: Floats, need: Bools, substations: Sequence[Substation]
+) -> tuple[Floats, Bools]:
+    """Balancing meter (less losses) minus the other customers where one customer is missing."""
+    out = values.copy()
+    used = np.zeros(values.shape, np.bool_)
+    for s in substations:
+        rows = np.array(s.customers, np.int64)
+        gap = need[rows]
+        alone = gap.sum(axis=0) == 1
+        known = np.where(gap, 0.0, np.nan_to_num(values[rows])).sum(axis=0)
+        rest = np.maximum(s.balancing * (1.0 - s.loss_ratio) - known, 0.0)
+        ok = alone & ~np.isnan(s.balancing)
+        for k, row in enumerate(rows):
+            take = gap[k] & ok
+            out[row, take] = rest[take]
+            used[row] |= take
+    return out, used
+
+
+@dataclass(frozen=True)
+class StandardLoadProfile:
+    """Shares of a day's energy per interval for working days, Saturdays and Sundays/holidays.
+
+    `shapes` has shape (3, intervals per day), each row summing to 1; `season[month - 1]` is the
+    month's daily energy relative to the yearly mean. The published shapes (PL: the DSOs'
+    standard profiles per tariff group) belong in the jurisdiction's data.
+    """
+
+    shapes: Floats
+    season: Floats
+
+
+def from_standard_profile(
+    average_daily: Floats,
+    reference_month: int,
+    days: list[date],
+    slp: StandardLoadProfile,
+    profile: Profile,
+) -> Floats:
+    """Intervals of conventional meters over `days` from the last billing period's daily mean.
+
+    `average_daily[m]` is meter m's mean daily flow in the last billing period, whose month is
+    `reference_month`; each day gets that flow times season(day) / season(reference) and is
+    spread by the day type's shape. Shape (meters, days x intervals per day).
+    """
+    types = day_types(profile, days)
+    months = np.array([d.month - 1 for d in days])
+    ratio = slp.season[months] / slp.season[reference_month - 1]
+    daily = average_daily[:, None] * ratio[None, :]
+    shaped = daily[:, :, None] * slp.shapes[types][None, :, :]
+    return np.asarray(shaped.reshape(average_daily.size, -1), np.float64)
