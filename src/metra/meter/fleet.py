@@ -125,8 +125,8 @@ class FleetConfig:
 
 @dataclass(eq=False)
 class FleetMeter:
-    """One served meter: identity, secrets and faults from the start; model and device on the
-    first connection (so a waiting meter costs a listening socket and this slot)."""
+    """One served meter: identity, secrets and faults from the start; its model on the first
+    connection (so a waiting meter costs a listening socket and this slot)."""
 
     index: int
     identity: MeterIdentity
@@ -156,21 +156,21 @@ def raise_fd_limit(needed: int) -> int:
     return soft
 
 
-def _identities(config: FleetConfig) -> list[tuple[MeterIdentity, random.Random]]:
+def _identities(config: FleetConfig) -> list[MeterIdentity]:
     """The fleet's meters from its seed alone: the same seed gives the same fleet."""
     rng = random.Random(f"metra-fleet-{config.seed}")
     first = rng.randrange(1, 90_000_000)
     types = list(CUSTOMER_WEIGHTS)
     weights = [CUSTOMER_WEIGHTS[t] for t in types]
     assert set(types) == set(CUSTOMER_TYPES)
-    made = []
+    made: list[MeterIdentity] = []
     for i in range(config.meters):
         customer = rng.choices(types, weights)[0]
         phases = 3 if customer == "small-business" or rng.random() < 0.3 else 1
         identity = MeterIdentity.for_number(
             first + i, customer_type=customer, phases=phases, seed=rng.getrandbits(63)
         )
-        made.append((identity, rng))
+        made.append(identity)
     return made
 
 
@@ -192,7 +192,7 @@ class Fleet:
         self.meters: list[FleetMeter] = []
         self._connections: set[asyncio.Task[None]] = set()
         now = self.clock.now()
-        for index, (identity, _) in enumerate(_identities(config)):
+        for index, identity in enumerate(_identities(config)):
             faults = None
             if config.fault_rates is not None:
                 faults = MeterFaults.generate(
