@@ -6,5 +6,6 @@ versioned rows in its own tables. `docs/mdm.md` explains the methods and their o
 """
 
 from metra.mdm.batch import Batch, Events
+from metra.mdm.run import VeeRun, run_vee
 
-__all__ = ["Batch", "Events"]
+__all__ = ["Batch", "Events", "VeeRun", "run_vee"]
