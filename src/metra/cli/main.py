@@ -6,7 +6,7 @@ import typer
 
 from metra import __version__
 
-from . import demo_cmd, dlms_cmd, fleet_cmd, read_cmd
+from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, read_cmd, users_cmd
 
 app = typer.Typer(
     name="metra",
@@ -35,3 +35,5 @@ app.add_typer(dlms_cmd.app, name="dlms")
 app.command("read")(read_cmd.read_command)
 app.command("fleet")(fleet_cmd.fleet_command)
 app.command("demo")(demo_cmd.demo_command)
+app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(users_cmd.app, name="users")
