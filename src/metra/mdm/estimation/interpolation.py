@@ -29,17 +29,20 @@ def fill_short(values: Floats, good: Bools, max_len: int) -> tuple[Floats, Bools
     """
     width = values.shape[1]
     prev, nxt = neighbours(good)
-    gap = ~good
-    length = nxt - prev - 1
-    short = gap & (length <= max_len)
-    inner = short & (prev >= 0) & (nxt < width)
-    edge = short & ~inner & ((prev >= 0) | (nxt < width))
-    rows = np.arange(values.shape[0])[:, None]
-    before = values[rows, np.clip(prev, 0, width - 1)]
-    after = values[rows, np.clip(nxt, 0, width - 1)]
-    cols = np.arange(width)[None, :]
-    frac = (cols - prev) / np.maximum(nxt - prev, 1)
-    linear = before + (after - before) * frac
-    flat = np.where(prev >= 0, before, after)
-    out = np.where(inner, linear, np.where(edge, flat, values))
+    short = ~good & (nxt - prev - 1 <= max_len)
+    r, c = np.nonzero(short)  # only the gap positions are touched
+    p, n = prev[r, c], nxt[r, c]
+    before = values[r, np.clip(p, 0, width - 1)]
+    after = values[r, np.clip(n, 0, width - 1)]
+    is_inner = (p >= 0) & (n < width)
+    is_edge = ~is_inner & ((p >= 0) | (n < width))
+    out = values.copy()
+    out[r[is_inner], c[is_inner]] = (before + (after - before) * (c - p) / np.maximum(n - p, 1))[
+        is_inner
+    ]
+    out[r[is_edge], c[is_edge]] = np.where(p >= 0, before, after)[is_edge]
+    inner = np.zeros(values.shape, np.bool_)
+    edge = np.zeros(values.shape, np.bool_)
+    inner[r[is_inner], c[is_inner]] = True
+    edge[r[is_edge], c[is_edge]] = True
     return out, inner, edge
