@@ -102,7 +102,7 @@ class ModelMeter:
     # -------------------------------------------------------------------------- DLMS side
 
     def associations(self) -> dict[int, AssociationConfig]:
-        return {
+        return {16: AssociationConfig(16, "public")} | {
             sap: AssociationConfig(
                 sap,
                 "management" if sap == 1 else "reading",
@@ -117,6 +117,9 @@ class ModelMeter:
 
     def rights(self, ctx: RequestContext, class_id: int, instance: bytes) -> Any:
         known = {(8, CLOCK), (7, LP), (7, DAILY), (7, EVENTS), (1, STATUS)}
+        # Invocation counters 0-0:43.1.<sap>.255: this model keeps no replay state between
+        # sessions, so they read 0 (any counter is accepted).
+        known |= {(1, bytes((0, 0, 43, 1, sap, 255))) for sap in (1, 2, 3)}
         known |= {(3, r) for r in REGISTERS}
         if (class_id, instance) not in known:
             return None
@@ -209,9 +212,9 @@ class ModelMeter:
             if self.offline:
                 writer.close()
                 return
-            limit = self.drop_after_bytes
-            self.drop_after_bytes = None  # the fault hits one session
-            await handle_connection(device, reader, _Dropping(writer, limit))  # type: ignore[arg-type]
+            # The fault stays armed until it cuts a connection: it hits one session, the first
+            # long enough (not the head-end's short Public read of the invocation counter).
+            await handle_connection(device, reader, _Dropping(writer, self))  # type: ignore[arg-type]
 
         return await asyncio.start_server(on_connect, "127.0.0.1", 0)
 
@@ -223,13 +226,15 @@ def _to_dt(value: Data) -> datetime:
 class _Dropping:
     """A StreamWriter that cuts the connection after `limit` bytes (a drop mid-transfer)."""
 
-    def __init__(self, writer: asyncio.StreamWriter, limit: int | None) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, meter: ModelMeter) -> None:
         self.writer = writer
-        self.left = limit
+        self.meter = meter
+        self.left = meter.drop_after_bytes
 
     def write(self, data: bytes) -> None:
         if self.left is not None:
             if len(data) > self.left:
+                self.meter.drop_after_bytes = None  # spent
                 self.writer.transport.abort()
                 raise ConnectionResetError("dropped mid-transfer")
             self.left -= len(data)

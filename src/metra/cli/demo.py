@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from metra.dlms.cosem.objects import ACTIVE_ENERGY_IMPORT_PERIOD
 from metra.headend.collector import Collector, CollectorSettings, MeterOutcome, MeterTarget
 from metra.headend.importer import read_file, store_meters
 from metra.headend.keystore import KeyStore, MasterKey
@@ -188,7 +189,7 @@ async def read_history(
         engine,
         targets,
         days,
-        collector.settings.primary_channel,
+        str(ACTIVE_ENERGY_IMPORT_PERIOD),
         profile.metering.interval_minutes,
         master_key_file=key_file,
     )

@@ -31,6 +31,7 @@ from .association import (
     CURRENT_ASSOCIATION,
     REPLY_TO_HLS_AUTHENTICATION,
 )
+from .counters import InvocationCounter
 from .data import Data, OctetString
 from .errors import DecodeError, ProtocolError, SecurityError
 from .hls import (
@@ -117,6 +118,9 @@ class ClientSettings:
 
     ``password`` is the LLS secret; ``security`` turns on the ciphered application context and
     carries the client's system title and keys (HLS-GMAC needs it; HLS-ECDSA its signing keys).
+    ``invocation_counter`` is the first counter this association sends: a meter refuses any counter
+    not above the last it accepted, so a head-end continues from its own record or from the
+    meter's invocation-counter object (0-0:43.1.x.255).
     """
 
     mechanism: Mechanism = Mechanism.NONE
@@ -126,6 +130,7 @@ class ClientSettings:
     max_receive_pdu_size: int = 0xFFFF
     max_response_size: int = 16 * 1024 * 1024
     challenge_length: int = 16
+    invocation_counter: int = 0
 
     def __post_init__(self) -> None:
         if self.mechanism == Mechanism.LLS and not self.password:
@@ -239,7 +244,9 @@ class ClientAssociation:
     def __init__(self, settings: ClientSettings, *, challenge: bytes | None = None) -> None:
         self.settings = settings
         self.state = ClientState.IDLE
-        self.protection = ApduProtection(settings.security)
+        self.protection = ApduProtection(
+            settings.security, InvocationCounter(settings.invocation_counter)
+        )
         self._challenge = challenge
         self._server_challenge = b""
         self._outbox: deque[bytes] = deque()

@@ -75,6 +75,12 @@ class ReplayGuard:
         """The last accepted counter from ``system_title``, or ``None`` if none yet."""
         return self._last.get(bytes(system_title))
 
+    def next_expected(self) -> int:
+        """The lowest counter any client may use next (0 before the first): what a meter
+        publishes in its invocation-counter object 0-0:43.1.x.255 so that a head-end that lost
+        its own count (restart, second head-end) can continue without being taken for a replay."""
+        return max(self._last.values(), default=-1) + 1
+
     def check(self, system_title: bytes, invocation_counter: int) -> None:
         """Raise :class:`ReplayError` unless ``invocation_counter`` is new for this sender."""
         if len(system_title) != SYSTEM_TITLE_LENGTH:

@@ -24,7 +24,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -36,6 +36,7 @@ from metra.dlms import axdr
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.cosem import objects
+from metra.dlms.cosem.objects import invocation_counter_object
 from metra.dlms.data import Data, DateTime, OctetString
 from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.obis import Obis
@@ -53,6 +54,9 @@ from .security_events import TitleTracker
 from .session import Layout, SessionData, read
 
 _T = TypeVar("_T")
+
+#: The Public client SAP: no authentication, reads what every meter publishes.
+PUBLIC_SAP = 16
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class Collector:
         self.tracker = tracker or TitleTracker()
         self.rng = rng or random.Random()
         self.layouts: dict[tuple[UUID, str], Layout] = {}
+        self._counters: dict[tuple[UUID, int], int] = {}
         self._db = ThreadPoolExecutor(1, thread_name_prefix="headend-db")
         self._all = asyncio.Semaphore(settings.max_sessions)
         self._cells: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -210,15 +215,43 @@ class Collector:
     async def _session(
         self, target: MeterTarget, plan: SessionPlan, settings: ClientSettings, data: SessionData
     ) -> None:
-        client = DlmsClient(self._endpoint(target, self.settings.reading_sap), settings)
+        sap = self.settings.reading_sap
+        client = await self._client(target, sap, settings)
         await self._associate(client)
         try:
             await read(client, plan, data, self.layouts, self.now, source="session")
         finally:
             await client.__aexit__(None, None, None)  # release (always attempted), close
+            self._remember(target, sap, client)
+
+    async def _client(self, target: MeterTarget, sap: int, settings: ClientSettings) -> DlmsClient:
+        """A client for ``sap`` that continues the invocation counter the meter expects.
+
+        A meter refuses any counter not above the last it accepted (replay protection), so the
+        head-end continues from its own record of the last session, or, on first contact and
+        after a restart, from the meter's published invocation counter (0-0:43.1.<sap>.255,
+        read through the Public client, which needs no keys).
+        """
+        start = self._counters.get((target.meter_id, sap))
+        if start is None:
+            public = DlmsClient(self._endpoint(target, PUBLIC_SAP), ClientSettings())
+            await self._associate(public)
+            try:
+                value = await public.get(1, invocation_counter_object(sap).to_bytes(), 2)
+            finally:
+                await public.__aexit__(None, None, None)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise DlmsError(f"invocation counter object holds {type(value).__name__}")
+            start = int(value)
+        return DlmsClient(self._endpoint(target, sap), replace(settings, invocation_counter=start))
+
+    def _remember(self, target: MeterTarget, sap: int, client: DlmsClient) -> None:
+        """Keep where this association's invocation counter stopped, for the next session."""
+        self._counters[(target.meter_id, sap)] = client.association.protection.counter.value
 
     async def _sync_clock(self, target: MeterTarget, settings: ClientSettings) -> None:
-        client = DlmsClient(self._endpoint(target, self.settings.management_sap), settings)
+        sap = self.settings.management_sap
+        client = await self._client(target, sap, settings)
         await self._associate(client)
         try:
             stamp = DateTime.from_datetime(self.now().astimezone(UTC))
@@ -227,6 +260,7 @@ class Collector:
             )
         finally:
             await client.__aexit__(None, None, None)
+            self._remember(target, sap, client)
 
     def _store(
         self,
@@ -386,12 +420,14 @@ class Collector:
         try:
             async with self._all, self._cells[target.substation]:
                 async with asyncio.timeout(self.settings.session_deadline_s):
-                    client = DlmsClient(self._endpoint(target, self.settings.reading_sap), settings)
+                    sap = self.settings.reading_sap
+                    client = await self._client(target, sap, settings)
                     await self._associate(client)
                     try:
                         return await client.get(class_id, obis.to_bytes(), attribute)
                     finally:
                         await client.__aexit__(None, None, None)
+                        self._remember(target, sap, client)
         except BaseException as exc:
             result = f"{type(exc).__name__}: {exc}"
             raise

@@ -36,6 +36,7 @@ from metra.dlms.cosem.objects import (
     LIMITER,
     LOGICAL_DEVICE_NAME,
     association,
+    invocation_counter_object,
     security_setup,
 )
 from metra.dlms.cosem.references import CaptureObjectDefinition, ValueDefinition
@@ -540,7 +541,21 @@ class VirtualMeter:
             data(TCP_PORT, lambda: LongUnsigned(4059)),
             data(SIM_PROFILE, lambda: Unsigned(1 + seed % 2)),
             data(HAN_PUSH_ENABLED, lambda: self.han_enabled, setter=set_han),
+            *(
+                data(invocation_counter_object(sap), self._expected_counter(sap), True)
+                for sap in (1, 2, 3)
+            ),
         ]
+
+    def _expected_counter(self, sap: int) -> Callable[[], Data]:
+        """The reader of 0-0:43.1.<sap>.255: the next invocation counter the WAN association of
+        ``sap`` accepts (public, as IDIS meters publish it, so a head-end can resume)."""
+
+        def value() -> Data:
+            guard = self._replay.setdefault(("wan", sap), ReplayGuard())
+            return DoubleLongUnsigned(min(guard.next_expected(), 0xFFFFFFFF))
+
+        return value
 
     def _clock_object(self) -> CosemObject:
         def set_time(ctx: RequestContext, value: Data) -> DataAccessResult:

@@ -13,6 +13,7 @@ from ..obis import Obis
 __all__ = [
     "ACTIVE_ENERGY_EXPORT",
     "ACTIVE_ENERGY_IMPORT",
+    "ACTIVE_ENERGY_IMPORT_PERIOD",
     "ACTIVE_ENERGY_IMPORT_TARIFFS",
     "ACTIVE_FIRMWARE_IDENTIFIER",
     "ACTIVE_POWER_EXPORT",
@@ -121,6 +122,12 @@ def security_setup(instance: int) -> Obis:
     return Obis(0, 0, 43, 0, instance, 255)
 
 
+def invocation_counter_object(instance: int) -> Obis:
+    """Invocation counter of security setup ``instance`` (0-0:43.1.E.255, a Data object): the
+    counter a client continues from (IDIS publishes it to the Public client)."""
+    return Obis(0, 0, 43, 1, instance, 255)
+
+
 def event_log(instance: int) -> Obis:
     """Event log instance ``instance`` (0-0:99.98.E.255)."""
     return Obis(0, 0, 99, 98, instance, 255)
@@ -134,6 +141,9 @@ ACTIVE_FIRMWARE_IDENTIFIER = Obis(1, 0, 0, 2, 0, 255)
 #: Active energy import (+A) and export (-A), total: C = 1 / 2, D = 8 (time integral 1).
 ACTIVE_ENERGY_IMPORT = Obis(1, 0, 1, 8, 0, 255)
 ACTIVE_ENERGY_EXPORT = Obis(1, 0, 2, 8, 0, 255)
+#: Active energy import over the integration period (D = 29, "time integral 5"): the load
+#: profile's A+ column in IDIS meters.
+ACTIVE_ENERGY_IMPORT_PERIOD = Obis(1, 0, 1, 29, 0, 255)
 #: Active energy import per tariff rate 1..4 (E = rate).
 ACTIVE_ENERGY_IMPORT_TARIFFS = tuple(Obis(1, 0, 1, 8, rate, 255) for rate in (1, 2, 3, 4))
 #: Reactive energy import (+R, QI + QII) and export (-R, QIII + QIV).
