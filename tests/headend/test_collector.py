@@ -61,6 +61,7 @@ class Rig:
             backoff_scale=0.0001,
             request_timeout_s=5.0,
             session_deadline_s=20.0,
+            primary_channel=CHANNEL,  # this model's load profile captures the A+ register
             **overrides,  # type: ignore[arg-type]
         )
         return Collector(self.engine, self.keystore, load_profile("pl"), settings, now=self.clock)

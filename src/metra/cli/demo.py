@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from metra.dlms.cosem.objects import ACTIVE_ENERGY_IMPORT_PERIOD
 from metra.headend.collector import Collector, CollectorSettings, MeterOutcome, MeterTarget
 from metra.headend.importer import read_file, store_meters
 from metra.headend.keystore import KeyStore, MasterKey
@@ -154,6 +153,8 @@ async def read_history(
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         ids = store_meters(conn, keystore, imported, at=now, by="metra demo")
+    # The demo grid was commissioned `days` ago: history before that does not exist to read.
+    commissioned = intervals.day_start(now.date() - dt.timedelta(days=options.days))
     targets = []
     for index, meter in enumerate(imported):
         assert meter.address is not None
@@ -168,6 +169,7 @@ async def read_history(
                 meter.address.transport,
                 meter.address.server_address,
                 meter.address.physical_address,
+                commissioned=commissioned,
             )
         )
     collector = Collector(
@@ -189,7 +191,7 @@ async def read_history(
         engine,
         targets,
         days,
-        str(ACTIVE_ENERGY_IMPORT_PERIOD),
+        collector.settings.primary_channel,
         profile.metering.interval_minutes,
         master_key_file=key_file,
     )

@@ -61,7 +61,10 @@ PUBLIC_SAP = 16
 
 @dataclass(frozen=True)
 class MeterTarget:
-    """A meter to read: identity, where it listens, and the substation/cell it sits behind."""
+    """A meter to read: identity, where it listens, and the substation/cell it sits behind.
+
+    `commissioned` (when known from master data) bounds backfill: nothing is asked for before it.
+    """
 
     meter_id: UUID
     serial: str
@@ -73,11 +76,15 @@ class MeterTarget:
     server_address: int = 1
     physical_address: int = 0
     interface: str = "wan"
+    commissioned: datetime | None = None
 
 
 @dataclass(frozen=True)
 class CollectorSettings:
     """Engineering limits of one head-end (not jurisdiction rules, so not in the profile).
+
+    `primary_channel` is the load-profile column whose gaps decide what a session (back)fills:
+    IDIS meters capture active energy import per period as 1-0:1.29.0.255.
 
     `backoff_scale` multiplies the profile's back-off delays: 1.0 in production, small for an
     accelerated fleet or a test.
@@ -90,7 +97,7 @@ class CollectorSettings:
     request_timeout_s: float = 10.0
     reading_sap: int = 2
     management_sap: int = 1
-    primary_channel: str = str(objects.ACTIVE_ENERGY_IMPORT)
+    primary_channel: str = str(objects.ACTIVE_ENERGY_IMPORT_PERIOD)
     backoff_scale: float = 1.0
 
 
@@ -164,6 +171,8 @@ class Collector:
 
     def _plan(self, conn: Connection, target: MeterTarget, day: date) -> SessionPlan:
         horizon = backfill_start(self.profile, day)
+        if target.commissioned is not None:
+            horizon = max(horizon, target.commissioned)  # no data exist before commissioning
         end = min(day_bounds(day)[1], self.now())
         interval_s = self.profile.metering.interval_minutes * 60
         gaps = intervals.missing(

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 from metra.dlms import axdr
@@ -110,7 +111,13 @@ class Column:
 
     @property
     def obis(self) -> str:
-        return str(Obis.from_bytes(self.capture.logical_name))
+        return _obis_text(bytes(self.capture.logical_name))
+
+
+@lru_cache(maxsize=4096)
+def _obis_text(logical_name: bytes) -> str:
+    """The OBIS text of a logical name; cached because every cell of a profile asks it."""
+    return str(Obis.from_bytes(logical_name))
 
 
 def column_role(capture: CaptureObject) -> str:
