@@ -582,13 +582,13 @@ class ClientAssociation:
             del self._pending[invoke_id]
             self._events.append(SetResult(invoke_id, message.result))
         elif isinstance(message, SetResponseDataBlock):
-            self._next_set_block(invoke_id, pending)
+            self._next_block(invoke_id, pending, SetRequestWithDataBlock)
         elif isinstance(message, ActionResponseNormal):
             del self._pending[invoke_id]
             data = None if isinstance(message.return_data, ExplicitNull) else message.return_data
             self._events.append(ActionDone(invoke_id, message.result, data))
         elif isinstance(message, ActionResponseNextPBlock):
-            self._next_action_block(invoke_id, pending)
+            self._next_block(invoke_id, pending, ActionRequestWithPBlock)
         elif isinstance(message, ActionResponseWithPBlock):
             self._action_return_block(invoke_id, pending, message)
         else:
@@ -613,24 +613,20 @@ class ClientAssociation:
         next_request = GetRequestNext(invoke, message.block_number)
         self._outbox.append(self.protection.protect(encode_apdu(next_request)))
 
-    def _next_set_block(self, invoke_id: int, pending: _Pending) -> None:
+    def _next_block(
+        self,
+        invoke_id: int,
+        pending: _Pending,
+        request_type: type[SetRequestWithDataBlock] | type[ActionRequestWithPBlock],
+    ) -> None:
+        """Send the next block of a SET or ACTION the server asked to continue."""
         if pending.next_block >= len(pending.blocks):
-            raise ProtocolError("server asked for a SET block beyond the last")
+            raise ProtocolError(f"server asked for a {pending.kind.upper()} block beyond the last")
         number = pending.next_block + 1
         block = pending.blocks[pending.next_block]
         pending.next_block += 1
         invoke = InvokeIdAndPriority(invoke_id, True, False)
-        request = SetRequestWithDataBlock(invoke, number == len(pending.blocks), number, block)
-        self._send(request, pending, signed=pending.signed)
-
-    def _next_action_block(self, invoke_id: int, pending: _Pending) -> None:
-        if pending.next_block >= len(pending.blocks):
-            raise ProtocolError("server asked for an ACTION block beyond the last")
-        number = pending.next_block + 1
-        block = pending.blocks[pending.next_block]
-        pending.next_block += 1
-        invoke = InvokeIdAndPriority(invoke_id, True, False)
-        request = ActionRequestWithPBlock(invoke, number == len(pending.blocks), number, block)
+        request = request_type(invoke, number == len(pending.blocks), number, block)
         self._send(request, pending, signed=pending.signed)
 
     def _action_return_block(

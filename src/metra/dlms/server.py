@@ -695,17 +695,7 @@ class ServerAssociation:
         self, ctx: RequestContext, request: SetRequestWithDataBlock | ActionRequestWithPBlock
     ) -> bytes:
         if self._long_write is None:
-            if isinstance(request, SetRequestWithDataBlock):
-                return encode_apdu(
-                    SetResponseLastDataBlock(
-                        request.invoke,
-                        DataAccessResult.NO_LONG_SET_IN_PROGRESS,
-                        request.block_number,
-                    )
-                )
-            return encode_apdu(
-                ActionResponseNormal(request.invoke, ActionResult.OTHER_REASON, None)
-            )
+            return _block_refusal(request, DataAccessResult.NO_LONG_SET_IN_PROGRESS)
         return self._accept_block(ctx, request)
 
     def _accept_block(
@@ -723,17 +713,7 @@ class ServerAssociation:
             long_write.assembler.add(request.block_number, request.raw_data, request.last_block)
         except DlmsError:
             self._long_write = None
-            if is_set:
-                return encode_apdu(
-                    SetResponseLastDataBlock(
-                        request.invoke,
-                        DataAccessResult.DATA_BLOCK_NUMBER_INVALID,
-                        request.block_number,
-                    )
-                )
-            return encode_apdu(
-                ActionResponseNormal(request.invoke, ActionResult.OTHER_REASON, None)
-            )
+            return _block_refusal(request, DataAccessResult.DATA_BLOCK_NUMBER_INVALID)
         if not request.last_block:
             if is_set:
                 return encode_apdu(SetResponseDataBlock(request.invoke, request.block_number))
@@ -756,3 +736,19 @@ class ServerAssociation:
             )
         assert isinstance(long_write.descriptor, MethodDescriptor)
         return self._action(ctx, request.invoke, long_write.descriptor, value)
+
+
+def _block_refusal(
+    request: SetRequestWithFirstDataBlock
+    | SetRequestWithDataBlock
+    | ActionRequestWithFirstPBlock
+    | ActionRequestWithPBlock,
+    set_result: DataAccessResult,
+) -> bytes:
+    """End a SET or ACTION block transfer with a refusal: SET answers with ``set_result`` in its
+    last-block response; ACTION has no such code and answers other-reason."""
+    if isinstance(request, SetRequestWithFirstDataBlock | SetRequestWithDataBlock):
+        return encode_apdu(
+            SetResponseLastDataBlock(request.invoke, set_result, request.block_number)
+        )
+    return encode_apdu(ActionResponseNormal(request.invoke, ActionResult.OTHER_REASON, None))
