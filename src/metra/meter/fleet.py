@@ -12,8 +12,9 @@ Scale is the point: 10,000 meters must fit in one process. A waiting meter costs
 socket and a small slot; its object model and its connection state are made on the first
 connection, and the file-descriptor limit is raised to the hard limit at start.
 
-The fleet binds the sans-IO meters to asyncio sockets itself (:mod:`metra.meter.fleet_serve`), so
-the meter package still imports only :mod:`metra.dlms` (and the jurisdiction profiles).
+The fleet serves the sans-IO meters through :func:`metra.net.server.serve_link`, the same session
+loop every DLMS server in metra runs; :mod:`metra.meter.fleet_serve` only says how a stateful
+meter opens an association. So the fleet (not the meter model) imports :mod:`metra.net`.
 """
 
 from __future__ import annotations

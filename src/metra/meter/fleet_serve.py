@@ -1,29 +1,27 @@
 """One TCP session with one virtual meter: link, associations and the meter's own counters.
 
-This is :func:`metra.net.server.handle_connection` with the two things a *stateful* meter needs
-that a generic served device does not: every association is opened with the keys current at that
-moment (a key transfer takes effect for the next association) and with the meter's persistent
-invocation counter and replay guard (``meter.protection``), so a replayed frame from an earlier
-session is still refused and the meter never reuses a GCM IV across sessions.
+The session loop is :func:`metra.net.server.serve_link`; what a *stateful* meter adds is how an
+association is opened: with the keys current at that moment (a key transfer takes effect for the
+next association) and with the meter's persistent invocation counter and replay guard
+(``meter.protection``), so a replayed frame from an earlier session is still refused and the
+meter never reuses a GCM IV across sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Collection, Mapping
 from typing import Literal, Protocol
 
-from metra.dlms.errors import DlmsError
 from metra.dlms.hdlc import HdlcAddress, HdlcSettings
 from metra.dlms.hdlc_link import HdlcLink
-from metra.dlms.link import ApduReceived, Link, LinkDisconnected, Role
+from metra.dlms.link import Link, Role
 from metra.dlms.protection import ApduProtection
 from metra.dlms.server import AssociationConfig, CosemHandler, ServerAssociation, ServerEvent
 from metra.dlms.wrapper_link import WrapperLink
+from metra.net.server import serve_link
 
 __all__ = [
-    "READ_SIZE",
     "SERVER_ADDRESS",
     "ServableMeter",
     "Transport",
@@ -34,8 +32,6 @@ __all__ = [
 #: The two DLMS transports over TCP (same spelling as :class:`metra.net.client.Endpoint`).
 Transport = Literal["wrapper", "hdlc"]
 
-#: Bytes read from the socket per call.
-READ_SIZE = 65536
 #: The logical device every virtual meter serves (the management logical device).
 SERVER_ADDRESS = 1
 
@@ -81,52 +77,14 @@ async def serve_session(
     A source outside ``allowed_hosts`` (the communication module's IP whitelist, MTR-2) is closed
     before a byte is read.
     """
-    peer = writer.get_extra_info("peername")
-    host = peer[0] if isinstance(peer, tuple) else None
-    if allowed_hosts is not None and host not in allowed_hosts:
-        writer.close()
-        return
-    link = make_server_link(transport)
-    associations: dict[int, ServerAssociation] = {}
-    try:
-        while True:
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), idle_timeout)
-            except TimeoutError:
-                break
-            if not data:
-                break
-            link.receive_data(data)
-            closed = False
-            while (event := link.next_event()) is not None:
-                if isinstance(event, LinkDisconnected):
-                    closed = True
-                if not isinstance(event, ApduReceived) or link.client_address is None:
-                    continue
-                sap = link.client_address
-                association = associations.get(sap)
-                if association is None:
-                    association = ServerAssociation(
-                        meter.associations("wan"),
-                        sap,
-                        meter.handler,
-                        protection=meter.protection("wan", sap),
-                    )
-                    associations[sap] = association
-                association.receive_apdu(event.apdu)
-                for answer in association.apdus_to_send():
-                    link.send_apdu(answer)
-                while (server_event := association.next_event()) is not None:
-                    meter.on_server_event(server_event)
-            out = link.data_to_send()
-            if out:
-                writer.write(out)
-                await writer.drain()
-            if closed:
-                break
-    except (DlmsError, OSError):
-        pass
-    finally:
-        writer.close()
-        with contextlib.suppress(TimeoutError, OSError):
-            await asyncio.wait_for(writer.wait_closed(), 2.0)
+    await serve_link(
+        make_server_link(transport),
+        reader,
+        writer,
+        lambda sap: ServerAssociation(
+            meter.associations("wan"), sap, meter.handler, protection=meter.protection("wan", sap)
+        ),
+        meter.on_server_event,
+        idle_timeout=idle_timeout,
+        allowed_hosts=allowed_hosts,
+    )

@@ -52,18 +52,44 @@ class ServedDevice:
 async def handle_connection(
     device: ServedDevice, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    """Serve one connection until the peer leaves, stays idle too long, or breaks the link."""
+    """Serve one connection to ``device`` (see :func:`serve_link`)."""
+    await serve_link(
+        device.make_link(),
+        reader,
+        writer,
+        lambda sap: ServerAssociation(device.associations, sap, device.handler),
+        device.on_event,
+        idle_timeout=device.idle_timeout,
+        allowed_hosts=device.allowed_hosts,
+    )
+
+
+async def serve_link(
+    link: Link,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    open_association: Callable[[int], ServerAssociation],
+    on_event: Callable[[ServerEvent], None] | None,
+    *,
+    idle_timeout: float,
+    allowed_hosts: Collection[str] | None,
+) -> None:
+    """Serve one connection until the peer leaves, stays idle too long, or breaks the link.
+
+    ``open_association(client_sap)`` makes the association of a client SAP the first time it
+    speaks: a stateful meter passes one that continues its persistent invocation counters and
+    replay guards. A source outside ``allowed_hosts`` is closed before a byte is read.
+    """
     peer = writer.get_extra_info("peername")
     host = peer[0] if isinstance(peer, tuple) else None
-    if device.allowed_hosts is not None and host not in device.allowed_hosts:
+    if allowed_hosts is not None and host not in allowed_hosts:
         writer.close()
         return
-    link = device.make_link()
     associations: dict[int, ServerAssociation] = {}
     try:
         while True:
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), device.idle_timeout)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), idle_timeout)
             except TimeoutError:
                 break
             if not data:
@@ -77,14 +103,13 @@ async def handle_connection(
                         continue
                     association = associations.get(sap)
                     if association is None:
-                        association = ServerAssociation(device.associations, sap, device.handler)
-                        associations[sap] = association
+                        association = associations[sap] = open_association(sap)
                     association.receive_apdu(event.apdu)
                     for answer in association.apdus_to_send():
                         link.send_apdu(answer)
                     while (server_event := association.next_event()) is not None:
-                        if device.on_event is not None:
-                            device.on_event(server_event)
+                        if on_event is not None:
+                            on_event(server_event)
                 elif isinstance(event, LinkDisconnected):
                     closed = True
             out = link.data_to_send()
