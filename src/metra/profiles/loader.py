@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from metra.profiles.errors import ProfileError
 from metra.profiles.model import (
+    KPI_EXCLUSION_REASONS,
     Checkpoint,
     HolidayRule,
     Profile,
@@ -204,6 +205,7 @@ def _check_consistency(p: Profile, source: str) -> None:
 
     _check_checkpoints(p.kpi.acquisition, "kpi.acquisition", source)
     _check_checkpoints(p.kpi.acquisition_transitional, "kpi.acquisition_transitional", source)
+    _check_exclusions(p, source)
 
     if not p.commands.high_priority_kinds or not all(p.commands.high_priority_kinds):
         fail("commands.high_priority_kinds", "must name at least one command kind")
@@ -232,6 +234,34 @@ def _check_consistency(p: Profile, source: str) -> None:
         fail("retention.user_archive_years", "must not exceed measurements_years")
 
     _check_calendar(p, source)
+    _check_billing(p, source)
+
+
+def _check_billing(p: Profile, source: str) -> None:
+    """Tariffs must be named once, rules must name their own zones, limits rise with voltage."""
+    b = p.billing
+    names = [t.name for t in b.tariffs]
+    if not names or len(set(names)) != len(names) or not all(names):
+        raise ProfileError(source, "billing.tariffs", "names must be non-empty and unique")
+    if b.default_tariff not in names:
+        raise ProfileError(source, "billing.default_tariff", "must name one of billing.tariffs")
+    for i, tariff in enumerate(b.tariffs):
+        where = f"billing.tariffs[{i}]"
+        if not tariff.zones or len(set(tariff.zones)) != len(tariff.zones):
+            raise ProfileError(source, f"{where}.zones", "must be non-empty without repeats")
+        for k, rule in enumerate(tariff.rules):
+            if rule.zone not in tariff.zones:
+                raise ProfileError(source, f"{where}.rules[{k}].zone", "is not in zones")
+            if not rule.day_types or not rule.months:
+                raise ProfileError(source, f"{where}.rules[{k}]", "needs day_types and months")
+    kv = [limit.up_to_kv for limit in b.tan_phi_limits]
+    if not kv or kv != sorted(set(kv)):
+        raise ProfileError(
+            source, "billing.tan_phi_limits", "must be non-empty with up_to_kv increasing"
+        )
+    for i, window in enumerate(b.peak_hours):
+        if window.start == window.end or not window.months:
+            raise ProfileError(source, f"billing.peak_hours[{i}]", "needs months and start != end")
 
 
 def _check_checkpoints(points: tuple[Checkpoint, ...], where: str, source: str) -> None:
@@ -244,6 +274,23 @@ def _check_checkpoints(points: tuple[Checkpoint, ...], where: str, source: str) 
             raise ProfileError(source, f"{where}[{i}]", "deadlines must be increasing")
         if now.percent < before.percent:
             raise ProfileError(source, f"{where}[{i}].percent", "must not decrease")
+
+
+def _check_exclusions(p: Profile, source: str) -> None:
+    """One list of known exclusion reasons per acquisition checkpoint (KPI-2, S1 16.11)."""
+    where = "kpi.checkpoint_exclusions"
+    rows = p.kpi.checkpoint_exclusions
+    if len(rows) != len(p.kpi.acquisition) or len(rows) != len(p.kpi.acquisition_transitional):
+        raise ProfileError(source, where, "needs one list per kpi.acquisition checkpoint")
+    for i, reasons in enumerate(rows):
+        for reason in reasons:
+            if reason not in KPI_EXCLUSION_REASONS:
+                allowed = ", ".join(KPI_EXCLUSION_REASONS)
+                raise ProfileError(
+                    source, f"{where}[{i}]", f"{reason!r} is not one of {{{allowed}}}"
+                )
+        if len(set(reasons)) != len(reasons):
+            raise ProfileError(source, f"{where}[{i}]", "must not repeat a reason")
 
 
 def _check_calendar(p: Profile, source: str) -> None:

@@ -93,6 +93,10 @@ class Checkpoint:
     percent: float = field(metadata=_m("%", lo=0.0, hi=100.0))
 
 
+KPI_EXCLUSION_REASONS = ("customer_no_access", "grid_failure")
+"""Documented reasons a meter may leave an acquisition figure (KPI-2, S1 16.9 points 1 and 2)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Kpi:
     """Communication effectiveness targets (KPI-1, KPI-3, KPI-4)."""
@@ -104,15 +108,36 @@ class Kpi:
     command_group_max_meters: int = field(metadata=_m("meters", lo=1, hi=100000))
     command_delivery_percent: float = field(metadata=_m("%", lo=0.0, hi=100.0))
     command_delivery_hours: int = field(metadata=_m("h", lo=1, hi=168))
+    checkpoint_exclusions: tuple[tuple[str, ...], ...] = field(
+        metadata=_m("reasons per checkpoint, one of KPI_EXCLUSION_REASONS")
+    )
+
+
+COMMAND_KINDS = (
+    "connect",
+    "disconnect",
+    "power_limit",
+    "emergency_power_limit",
+    "time_sync",
+    "time_set",
+    "activity_calendar",
+    "han_open",
+    "han_close",
+    "key_change",
+    "firmware_update",
+)
+"""The commands the head-end carries out (CMD-2, CMD-7, CMD-10, ACC-2); profiles name these."""
 
 
 @dataclass(frozen=True, slots=True)
 class Commands:
-    """Execution deadlines of undelivered commands by priority (CMD-4)."""
+    """Execution deadlines of undelivered commands by priority (CMD-4), and the command kinds
+    the jurisdiction deactivates (SEC-10: refused at submission, e.g. power throttling)."""
 
-    high_priority_kinds: tuple[str, ...]
+    high_priority_kinds: tuple[str, ...] = field(metadata=_m(choices=COMMAND_KINDS))
     high_priority_deadline_hours: int = field(metadata=_m("h", lo=1, hi=720))
     normal_deadline_working_days: int = field(metadata=_m("working days", lo=1, hi=60))
+    disabled_kinds: tuple[str, ...] = field(default=(), metadata=_m(choices=COMMAND_KINDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +226,61 @@ class Vee:
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """Energy balance per network element (BAL-1)."""
+    """Energy balance per network element and losses to the delivery point (BAL-1)."""
 
     permissible_imbalance_percent: float = field(metadata=_m("%", lo=0.0, hi=100.0))
+    assumed_tan_phi: float = field(metadata=_m("tan(phi)", lo=0.0, hi=2.0))
+
+
+DAY_TYPES = ("working", "saturday", "sunday", "holiday")
+"""Kinds of local day a tariff zone rule may name; "holiday" is a public holiday or a day off."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRule:
+    """Local hours of a tariff zone on some day types and months; ``start == end`` is all day."""
+
+    zone: str
+    start: time = field(metadata=_m("local time"))
+    end: time = field(metadata=_m("local time"))
+    day_types: tuple[str, ...] = field(metadata=_m(choices=DAY_TYPES))
+    months: tuple[int, ...] = field(metadata=_m("month", lo=1, hi=12))
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """A time-of-use tariff: its zones (the first takes every interval no rule claims)."""
+
+    name: str
+    zones: tuple[str, ...]
+    rules: tuple[ZoneRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TanPhiLimit:
+    """The permitted reactive to active ratio for connections up to ``up_to_kv`` (BAL-2)."""
+
+    up_to_kv: float = field(metadata=_m("kV", lo=0.0, hi=1000.0))
+    limit: float = field(metadata=_m("tan(phi)", lo=0.0, hi=2.0))
+
+
+@dataclass(frozen=True, slots=True)
+class PeakWindow:
+    """The system operator's planned peak hours on working days of some months (BAL-2)."""
+
+    months: tuple[int, ...] = field(metadata=_m("month", lo=1, hi=12))
+    start: time = field(metadata=_m("local time"))
+    end: time = field(metadata=_m("local time"))
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    """Billing determinants: tariff zones, tan(phi) limits, peak hours (BAL-2)."""
+
+    default_tariff: str
+    tariffs: tuple[Tariff, ...]
+    tan_phi_limits: tuple[TanPhiLimit, ...]
+    peak_hours: tuple[PeakWindow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,5 +338,6 @@ class Profile:
     han: Han
     vee: Vee
     balance: Balance
+    billing: Billing
     reports: Reports
     calendar: CalendarRules

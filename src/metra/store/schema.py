@@ -95,6 +95,7 @@ substation, substation_version = _versioned(
     Column("kind", String(16), nullable=False),  # e.g. MV/LV, HV/MV
     Column("primary_kv", Double),
     Column("secondary_kv", Double),
+    Column("balancing_meter_id", Uuid, ForeignKey("meter.id")),  # BAL-1
 )
 
 feeder, feeder_version = _versioned(
@@ -103,6 +104,7 @@ feeder, feeder_version = _versioned(
     Column("code", String(40), nullable=False),
     Column("name", String(200)),
     Column("voltage_kv", Double),
+    Column("balancing_meter_id", Uuid, ForeignKey("meter.id")),  # BAL-1
 )
 
 delivery_point, delivery_point_version = _versioned(
@@ -154,6 +156,14 @@ metering_point, metering_point_version = _versioned(
     Column("installation_place", Text),
     Column("on_balance_boundary", Boolean),
     Column("joined_on", Date),
+    # Grid between the meter and the delivery point when not on the boundary (S2 4.2.6i, BAL-1):
+    Column("meter_position", String(10)),  # upstream / downstream of the balance boundary
+    Column("loss_transformer_kva", Double),
+    Column("loss_no_load_kw", Double),
+    Column("loss_load_kw", Double),  # short-circuit (load) losses at rated power
+    Column("loss_line_ohm_per_km", Double),
+    Column("loss_line_km", Double),
+    Column("loss_line_kv", Double),
 )
 
 transformer, transformer_version = _versioned(
