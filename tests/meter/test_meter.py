@@ -9,6 +9,7 @@ and invalid commands journaled (MTR-3).
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -44,10 +45,11 @@ from metra.dlms.xdlms.common import (
     SelectiveAccess,
 )
 from metra.meter.clock import FleetClock
+from metra.meter.firmware import IMAGE_BLOCK_SIZE
 from metra.meter.identity import MeterIdentity, MeterSecrets
 from metra.meter.journal import EventCode, Log
 from metra.meter.measurement import Quantity
-from metra.meter.meter import IMAGE_BLOCK_SIZE, VirtualMeter
+from metra.meter.meter import VirtualMeter
 from metra.profiles import load_profile
 
 NOW = datetime(2025, 3, 12, 10, 7, tzinfo=UTC)
@@ -168,8 +170,8 @@ def test_load_profile_by_range_and_by_entry_matches_registers() -> None:
     rng = Structure(
         [
             Structure([LongUnsigned(8), OctetString(CLOCK), Integer(2), LongUnsigned(0)]),
-            meter._local(start),
-            meter._local(end),
+            meter.local(start),
+            meter.local(end),
             Array([]),
         ]
     )
@@ -328,3 +330,34 @@ def test_communication_module_facts_and_billing_profiles() -> None:
     assert isinstance(monthly, Array) and len(monthly) == 36
     row = monthly[-1]
     assert sum(int(v) for v in row[2:6]) == int(row[1])  # type: ignore[index]
+
+
+def test_object_table_is_shared_so_a_used_meter_costs_little() -> None:
+    # Scale (issue 3): the fixed part of the object model is one table per layout; a meter that
+    # has answered reads keeps only its own state (the old per-meter object list cost ~195 KiB).
+
+    first, second = make_meter(), make_meter()
+    assert first.objects is second.objects
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    meter = make_meter()
+    s = Session(meter, 2)
+    s.get(7, LP, 2, SelectiveAccess(1, _day_range(meter)))
+    s.get(15, bytes.fromhex("0000280000ff"), 2)
+    del s
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(d.size_diff for d in after.compare_to(before, "filename"))
+    assert grown < 64 * 1024, grown
+
+
+def _day_range(meter: VirtualMeter) -> Structure:
+    end = meter.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return Structure(
+        [
+            Structure([LongUnsigned(8), OctetString(CLOCK), Integer(2), LongUnsigned(0)]),
+            meter.local(end - timedelta(days=1)),
+            meter.local(end),
+            Array([]),
+        ]
+    )

@@ -2,7 +2,8 @@
 
 A real meter's buffer is a ring of stored rows; here a buffer is a function from a time window
 to rows, plus the times of its entries, so selective access (Blue Book: selector 1
-``range_descriptor``, selector 2 ``entry_descriptor``) computes only the rows asked for.
+``range_descriptor``, selector 2 ``entry_descriptor``) computes only the rows asked for. Both
+functions take the meter they read, so one :class:`Buffer` describes the profile of every meter.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from metra.dlms.cosem import _shape
 from metra.dlms.cosem.references import CaptureObjectDefinition
@@ -17,43 +19,55 @@ from metra.dlms.data import Array, Data, DoubleLongUnsigned, LongUnsigned, Struc
 from metra.dlms.errors import DecodeError
 from metra.dlms.xdlms.common import DataAccessResult, SelectiveAccess
 
-__all__ = ["Buffer", "select"]
+if TYPE_CHECKING:
+    from .meter import VirtualMeter
 
-#: Rows of the buffer whose capture time lies in ``(start, end]``; newest last.
-Rows = Callable[[datetime, datetime], list[list[Data]]]
+__all__ = ["Buffer", "select", "to_time"]
+
+#: Rows of a meter's buffer whose capture time lies in ``(start, end]``; newest last.
+Rows = Callable[["VirtualMeter", datetime, datetime], list[list[Data]]]
+
+
+def to_time(meter: VirtualMeter, value: Data) -> datetime:
+    """A range descriptor's date-time bound as an aware instant (no deviation: meter local time).
+
+    Raises ``ValueError`` for a bound with wildcards, which a range cannot use."""
+    when = _shape.date_time(value, "date-time").to_datetime()
+    return when if when.tzinfo is not None else when.replace(tzinfo=meter.zone)
 
 
 @dataclass(frozen=True)
 class Buffer:
     """What a profile needs to answer reads: its columns, its entry times, and a row maker.
 
-    ``times()`` lists the capture time of every entry in use, oldest first (for entry access);
-    ``rows(start, end)`` computes the rows with capture times in ``(start, end]``.
+    ``times(meter)`` lists the capture time of every entry in use, oldest first (for entry
+    access); ``rows(meter, start, end)`` computes the rows with capture times in ``(start, end]``.
     """
 
     capture_objects: Sequence[CaptureObjectDefinition]
-    times: Callable[[], Sequence[datetime]]
+    times: Callable[[VirtualMeter], Sequence[datetime]]
     rows: Rows
-    to_time: Callable[[Data], datetime]
 
     def capture_data(self) -> Array:
         return Array([c.to_data() for c in self.capture_objects])
 
 
-def select(buffer: Buffer, access: SelectiveAccess | None) -> Data | DataAccessResult:
-    """The buffer, whole or as selected; malformed parameters are ``OTHER_REASON``-like refusals."""
-    times = buffer.times()
+def select(
+    buffer: Buffer, meter: VirtualMeter, access: SelectiveAccess | None
+) -> Data | DataAccessResult:
+    """``meter``'s buffer, whole or as selected; malformed parameters are refused, typed."""
+    times = buffer.times(meter)
     if not times:
         return Array([])
     try:
         if access is None:
-            rows = buffer.rows(_before(times[0]), times[-1])
+            rows = buffer.rows(meter, _before(times[0]), times[-1])
             columns: tuple[int, int] = (1, len(buffer.capture_objects))
         elif access.selector == 1:
             p = _shape.structure(access.parameters, 4, "range_descriptor")
-            start = buffer.to_time(p[1])
-            end = buffer.to_time(p[2])
-            rows = buffer.rows(_before(start), end) if start <= end else []
+            start = to_time(meter, p[1])
+            end = to_time(meter, p[2])
+            rows = buffer.rows(meter, _before(start), end) if start <= end else []
             chosen = _shape.array(p[3], "range_descriptor.selected_values")
             columns = _range_columns(buffer, chosen)
         elif access.selector == 2:
@@ -63,7 +77,7 @@ def select(buffer: Buffer, access: SelectiveAccess | None) -> Data | DataAccessR
             last = min(last, len(times))
             if first > last:
                 return Array([])
-            rows = buffer.rows(_before(times[first - 1]), times[last - 1])
+            rows = buffer.rows(meter, _before(times[first - 1]), times[last - 1])
             col_from = _shape.integer(p[2], LongUnsigned, "from_selected_value") or 1
             col_to = _shape.integer(p[3], LongUnsigned, "to_selected_value") or len(
                 buffer.capture_objects
@@ -71,7 +85,7 @@ def select(buffer: Buffer, access: SelectiveAccess | None) -> Data | DataAccessR
             columns = (col_from, min(col_to, len(buffer.capture_objects)))
         else:
             return DataAccessResult.OBJECT_UNAVAILABLE
-    except DecodeError:
+    except (DecodeError, ValueError):
         return DataAccessResult.TYPE_UNMATCHED
     a, b = columns
     if not 1 <= a <= b:
