@@ -1,0 +1,50 @@
+"""What an API process is configured with: the database, the jurisdiction profile and the
+engineering limits of this face (rate limits, page sizes). Jurisdiction rules (passwords, lockout,
+TOTP roles) come from the profile, never from here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from metra.api.context import ApiContext
+
+#: The console (or any other face) mounts itself into the app through such a function.
+Mount = Callable[["FastAPI", "ApiContext"], None]
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Settings of one API process.
+
+    `rate_per_s` / `burst` bound the calls of one token (or, before authentication, of one source
+    address); 0 turns the limit off (benchmarks only). `master_key` opens sealed TOTP secrets and
+    the meter key store; without it TOTP log-in and on-demand reads are refused, never faked.
+    `mounts` are called with the app and its context once the API's own routes are in place.
+    """
+
+    db_url: str
+    profile: str = "pl"
+    rate_per_s: float = 20.0
+    burst: int = 60
+    max_page: int = 1000
+    max_range_days: int = 366
+    master_key: str | None = None
+    client_system_title: bytes = b"MTRAHES\x01"
+    job_ttl_s: float = 3600.0
+    mounts: tuple[Mount, ...] = field(default=())
+
+    @classmethod
+    def from_env(
+        cls, db_url: str, profile: str, env: Mapping[str, str] | None = None, **overrides: object
+    ) -> ApiSettings:
+        """Settings for `metra serve`: the master key from ``METRA_MASTER_KEY`` when set."""
+        environ = os.environ if env is None else env
+        key = environ.get("METRA_MASTER_KEY") or None
+        return cls(db_url=db_url, profile=profile, master_key=key, **overrides)  # type: ignore[arg-type]
