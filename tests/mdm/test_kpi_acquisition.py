@@ -25,119 +25,26 @@ Counted meters: 12 (M0-M9, M11, M12). n+1: 6 on time of 12 - 2 excused = 60 %; n
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
 from sqlalchemy import Connection
 
-from metra.mdm.kpi import CheckpointFigure, Miss, acquisition, counted_from, record_exclusion
+from metra.mdm.kpi import CheckpointFigure, Miss, acquisition, counted_from
 from metra.mdm.kpi.acquisition import (
     NEVER,
     DayRows,
     arrivals,
+    checkpoints,
     deadline,
     from_us,
     label,
     local_day,
     to_us,
 )
-from metra.profiles import load_profile
-from metra.store.intervals import DayReading, Origin, status_code, write_days
-from metra.store.masterdata import Entity, create
-
-PL = load_profile("pl")
-CHANNEL = "1-0:1.29.0.255"
-DAY = date(2025, 11, 12)
-BEFORE = DAY - timedelta(days=1)
-REMOTE = status_code(Origin.REMOTE)
-LOCAL = status_code(Origin.LOCAL)
-FINAL = datetime(2025, 11, 25, tzinfo=UTC)
-
-
-def utc(day: int, hour: int) -> datetime:
-    return datetime(2025, 11, day, hour, tzinfo=UTC)
-
-
-def _day(
-    meter: UUID,
-    day: date,
-    at: datetime,
-    *,
-    origin: int = REMOTE,
-    only: range | None = None,
-    skip: range = range(0),
-) -> DayReading:
-    wanted = set(only if only is not None else range(96)) - set(skip)
-    values = [float(i) if i in wanted else None for i in range(96)]
-    return DayReading(
-        meter, CHANNEL, day, values, [origin if v is not None else 0 for v in values], at
-    )
-
-
-def _fleet(conn: Connection) -> dict[str, UUID]:
-    old = date(2024, 1, 1)
-    station = create(conn, Entity.SUBSTATION, {"code": "SS-1", "kind": "MV/LV"}, effective=old)
-    other = create(conn, Entity.SUBSTATION, {"code": "SS-2", "kind": "MV/LV"}, effective=old)
-    feeders = {
-        s: create(conn, Entity.FEEDER, {"substation_id": s, "code": "F1"}, effective=old)
-        for s in (station, other)
-    }
-    ids: dict[str, UUID] = {}
-    for i in range(14):
-        name = f"M{i}"
-        attrs: dict[str, object] = {"serial": f"SN-{i:02d}", "commissioned_on": old}
-        if i == 13:
-            attrs["removed_on"] = date(2025, 11, 1)
-        meter = create(conn, Entity.METER, attrs, effective=old)
-        feeder = feeders[station if i == 7 else other]
-        delivery = create(conn, Entity.DELIVERY_POINT, {"feeder_id": feeder}, effective=old)
-        joined = date(2025, 9, 15) if i == 10 else old
-        create(
-            conn,
-            Entity.METERING_POINT,
-            {"delivery_point_id": delivery, "meter_id": meter, "role": "main", "joined_on": joined},
-            effective=old,
-        )
-        ids[name] = meter
-    ids["SS-1"] = station
-    reads: list[DayReading] = []
-    for name in ("M0", "M1", "M2", "M3", "M4", "M10", "M12", "M13"):
-        reads += [_day(ids[name], BEFORE, utc(13, 1)), _day(ids[name], DAY, utc(13, 1))]
-    reads += [_day(ids["M5"], BEFORE, utc(12, 1)), _day(ids["M5"], DAY, utc(13, 10))]
-    reads += [
-        _day(ids["M6"], BEFORE, utc(13, 3)),
-        _day(ids["M6"], DAY, utc(13, 3), skip=range(40, 44)),
-    ]
-    reads += [_day(ids["M8"], BEFORE, utc(12, 2), only=range(92, 96))]
-    reads += [
-        _day(ids["M9"], BEFORE, utc(13, 1), origin=LOCAL),
-        _day(ids["M9"], DAY, utc(13, 1), origin=LOCAL),
-    ]
-    write_days(conn, reads)
-    write_days(conn, [_day(ids["M6"], DAY, utc(16, 5), only=range(40, 44))])  # version 2
-    record_exclusion(
-        conn,
-        "grid_failure",
-        starts_at=utc(12, 10),
-        ends_at=utc(13, 20),
-        document="outage report 2025/117",
-        actor="dispatcher",
-        at=utc(14, 8),
-        substation_id=station,
-    )
-    for name in ("M11", "M12"):
-        record_exclusion(
-            conn,
-            "customer_no_access",
-            starts_at=utc(1, 0),
-            document=f"letter about {name}",
-            actor="dispatcher",
-            at=utc(14, 8),
-            meter_id=ids[name],
-        )
-    return ids
+from metra.store.intervals import Origin, status_code
+from tests.mdm.kpi_case import BEFORE, CHANNEL, DAY, FINAL, PL, REMOTE, fleet, utc
 
 
 def _why(figure: CheckpointFigure, serials: tuple[str, ...]) -> dict[str, str]:
@@ -146,7 +53,7 @@ def _why(figure: CheckpointFigure, serials: tuple[str, ...]) -> dict[str, str]:
 
 
 def test_kpi1_kpi2_kpi4_hand_computed_day(conn: Connection) -> None:
-    ids = _fleet(conn)
+    ids = fleet(conn)
     result = acquisition(conn, PL, DAY, channel=CHANNEL, as_of=FINAL)
     pop = result.population
     assert ids["M13"] not in pop.index  # removed before day n
@@ -193,7 +100,7 @@ def test_kpi1_kpi2_kpi4_hand_computed_day(conn: Connection) -> None:
 
 def test_kpi1_figures_as_they_stood_earlier(conn: Connection) -> None:
     """At 11-14 00:00 only n+1 is due, and M6's late fill has not arrived: incomplete."""
-    _fleet(conn)
+    fleet(conn)
     result = acquisition(conn, PL, DAY, channel=CHANNEL, as_of=utc(14, 0))
     assert [f.due for f in result.figures] == [True, False, False]
     assert [f.met for f in result.figures] == [False, None, None]
@@ -204,8 +111,6 @@ def test_kpi1_figures_as_they_stood_earlier(conn: Connection) -> None:
 
 
 def test_kpi1_transitional_targets_before_2025_04_23() -> None:
-    from metra.mdm.kpi.acquisition import checkpoints
-
     assert [p.percent for p in checkpoints(PL, date(2025, 4, 22))] == [90.0, 93.0, 95.0]
     assert [p.percent for p in checkpoints(PL, date(2025, 4, 23))] == [90.0, 94.0, 96.0]
 
