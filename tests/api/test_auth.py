@@ -142,11 +142,12 @@ def test_sec1_logout_and_expired_tokens_are_refused(world: World, client: TestCl
     gone = client.get("/api/v1/auth/me", headers=bearer(token))
     assert gone.status_code == 401 and gone.json()["type"] == "urn:metra:problem:unauthenticated"
     old = world.token(Role.OPERATOR)
+    digest = hashlib.sha256(old.encode()).digest()
     with world.engine.begin() as conn:
         conn.execute(
             update(access_token)
-            .values(expires_at=datetime.now(UTC) - timedelta(1))
-            .where(access_token.c.token_hash == __import__("hashlib").sha256(old.encode()).digest())
+            .where(access_token.c.token_hash == digest)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
     assert client.get("/api/v1/auth/me", headers=bearer(old)).status_code == 401
     assert client.get("/api/v1/auth/me").status_code == 401
