@@ -39,13 +39,13 @@ def _meter(conn: Connection, serial: str) -> UUID:
     return create(conn, Entity.METER, {"serial": serial}, effective=ON)
 
 
-def _customer(conn: Connection, feeder: UUID, serial: str) -> UUID:
+def _customer(conn: Connection, feeder: UUID, serial: str, grid: dict[str, object]) -> UUID:
     meter = _meter(conn, serial)
     delivery = create(conn, Entity.DELIVERY_POINT, {"feeder_id": feeder}, effective=ON)
     create(
         conn,
         Entity.METERING_POINT,
-        {"delivery_point_id": delivery, "meter_id": meter, "role": "main"},
+        {"delivery_point_id": delivery, "meter_id": meter, "role": "main", **grid},
         effective=ON,
     )
     return meter
@@ -72,7 +72,12 @@ def _serve(conn: Connection, meter: UUID, kwh: np.ndarray) -> None:
     )
 
 
-def _network(conn: Connection, metered: np.ndarray, truth: np.ndarray) -> list[str]:
+def _network(
+    conn: Connection,
+    metered: np.ndarray,
+    truth: np.ndarray,
+    grid: dict[str, object] | None = None,
+) -> list[str]:
     """Master data and served data; returns the customer serials in row order."""
     station_meter, f1_meter = _meter(conn, "BAL-SS1"), _meter(conn, "BAL-F1")
     station = create(
@@ -90,7 +95,8 @@ def _network(conn: Connection, metered: np.ndarray, truth: np.ndarray) -> list[s
     f2 = create(conn, Entity.FEEDER, {"substation_id": station, "code": "F2"}, effective=ON)
     serials = [f"C{i}" for i in range(6)]
     for i, serial in enumerate(serials):
-        _serve(conn, _customer(conn, f1 if i < 3 else f2, serial), metered[i])
+        point = grid if grid is not None and i == 0 else {}
+        _serve(conn, _customer(conn, f1 if i < 3 else f2, serial, point), metered[i])
     _serve(conn, station_meter, truth.sum(0) * 1.03)
     _serve(conn, f1_meter, truth[:3].sum(0) * 1.03)
     return serials
@@ -157,6 +163,33 @@ def test_bal1_a_stopped_meter_is_flagged_zero_and_listed_first(conn: Connection)
     assert station is not None and station.imbalance_percent > 5.0  # losses alone: 2.9 %
     first = station.suspects[0]
     assert serials[first.row] == "C4" and first.flags == ("zero",)
+
+
+def test_bal1_line_losses_of_a_meter_before_the_boundary_count_in_the_balance(
+    conn: Connection,
+) -> None:
+    """BAL-1 (S2 4.2.2zh): C0 is metered in the substation, the network's 0.4 kV line of
+    0.3 ohm/km x 0.2 km runs on to its delivery point: the customer receives metered - line
+    losses, so the imbalance grows by those losses. Per quarter hour with E kWh metered:
+    P = 4E kW, Q = 0.4 P (PL assumed tan(phi)), loss = P^2 (1 + 0.16) / 0.4^2 x 0.06 / 1000 / 4.
+    """
+    truth = true_values(6, N_DAYS, seed=14)
+    grid = {
+        "on_balance_boundary": False,
+        "meter_position": "upstream",
+        "loss_line_ohm_per_km": 0.3,
+        "loss_line_km": 0.2,
+        "loss_line_kv": 0.4,
+    }
+    _network(conn, truth.copy(), truth, grid)
+    report = substation_balance(conn, "SS-1", DAY, PL)
+    today = slice(29 * 96 - 8, 30 * 96 - 8)
+    p = truth[0, today] * 4
+    losses = float((p**2 * 1.16 / 0.16 * 0.06 / 1000 / 4).sum())
+    assert report.losses_kwh == {"C0": pytest.approx(losses)}
+    station = report.substation.result
+    assert station is not None
+    assert station.imbalance_kwh == pytest.approx(truth[:, today].sum() * 0.03 + losses)
 
 
 def test_bal1_unknown_substation_is_a_clear_error(conn: Connection) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from metra.mdm.balance.energy import ElementBalance, balance
+from metra.mdm.balance.losses import LossModel, at_boundary, loss_energy
 from metra.mdm.balance.topology import Element, Point, substation_elements
 from metra.mdm.batch import Floats
 from metra.mdm.billing.axis import LocalAxis, local_axis
@@ -79,7 +80,8 @@ class ElementReport:
 
 @dataclass(frozen=True)
 class BalanceReport:
-    """The substation and its feeders for one local day, with the served versions used."""
+    """The substation and its feeders for one local day, the served versions used and the
+    losses to the boundary applied per meter (kWh over the day)."""
 
     day: date
     axis: LocalAxis
@@ -87,6 +89,7 @@ class BalanceReport:
     substation: ElementReport
     feeders: tuple[ElementReport, ...]
     inputs: dict[str, Versions]
+    losses_kwh: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready report of the whole substation."""
@@ -94,6 +97,7 @@ class BalanceReport:
             "day": self.day.isoformat(),
             "substation": self.substation.to_json(self.axis, self.first),
             "feeders": [f.to_json(self.axis, self.first) for f in self.feeders],
+            "losses_to_boundary_kwh": self.losses_kwh,
             "inputs": self.inputs,
         }
 
@@ -205,6 +209,7 @@ def substation_balance(
     interval_s = probe.interval_s or interval_s
     axis = local_axis(profile, first, n_days, interval_s)
     data = _load(conn, meters, first, n_days, channels, to_kwh, interval_s)
+    losses = _to_boundary(data, points, interval_s, profile)
     target = axis.days.index(day)
 
     def part(d: int) -> slice:
@@ -218,4 +223,29 @@ def substation_balance(
     inputs = {
         str(m): data.versions[data.row_of[m]] for m in meters if data.versions[data.row_of[m]]
     }
-    return BalanceReport(day, axis, today.start, reports[0], tuple(reports[1:]), inputs)
+    daily_losses = {
+        serial: float(np.nansum(values[today])) for serial, values in sorted(losses.items())
+    }
+    return BalanceReport(
+        day, axis, today.start, reports[0], tuple(reports[1:]), inputs, daily_losses
+    )
+
+
+def _to_boundary(
+    data: _Loaded, points: Sequence[Point], interval_s: int, profile: Profile
+) -> dict[str, Floats]:
+    """Move every meter not on its balance boundary to the boundary (losses, S2 4.2.2zh).
+
+    The balance reads active energy only, so Q comes from the profile's assumed tan(phi).
+    Returns the loss series per meter serial.
+    """
+    out: dict[str, Floats] = {}
+    for point in {p.meter_id: p for p in points}.values():
+        model = LossModel.of_point(point.metering_point)
+        if model is None:
+            continue
+        row = data.row_of[point.meter_id]
+        loss = loss_energy(data.net[row], None, interval_s, model, profile.balance.assumed_tan_phi)
+        data.net[row] = at_boundary(data.net[row], loss, model)
+        out[point.serial] = loss
+    return out

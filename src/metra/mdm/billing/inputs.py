@@ -152,14 +152,22 @@ def day_ratios(conn: Connection, meter_ids: Sequence[UUID], first: date, n_days:
     return out
 
 
-def connection_kv(conn: Connection, meter_id: UUID, on: date) -> float | None:
-    """The connection voltage of the meter's delivery point (chooses the tan(phi) limit)."""
+def point_attributes(conn: Connection, meter_id: UUID, on: date) -> dict[str, Any]:
+    """The attributes of the meter's metering point on a day ({} when it is not installed)."""
     points = find(conn, Entity.METERING_POINT, on, meter_id=meter_id)
     if not points:
-        return None
+        return {}
     point = as_of(conn, Entity.METERING_POINT, points[0], on)
     assert point is not None
-    delivery = as_of(conn, Entity.DELIVERY_POINT, point.attributes["delivery_point_id"], on)
+    return point.attributes
+
+
+def connection_kv(conn: Connection, meter_id: UUID, on: date) -> float | None:
+    """The connection voltage of the meter's delivery point (chooses the tan(phi) limit)."""
+    point = point_attributes(conn, meter_id, on)
+    if not point:
+        return None
+    delivery = as_of(conn, Entity.DELIVERY_POINT, point["delivery_point_id"], on)
     if delivery is None:
         return None
     kv = delivery.attributes["connection_voltage_kv"] or delivery.attributes["tariff_voltage_kv"]

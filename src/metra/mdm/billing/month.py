@@ -8,17 +8,25 @@ every determinant in one vectorised pass for all the meters asked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from uuid import UUID
 
 import numpy as np
 from sqlalchemy import Connection
 
+from metra.mdm.balance.losses import LossModel, at_boundary, loss_energy
 from metra.mdm.batch import Floats
 from metra.mdm.billing.axis import month_axis, month_span
 from metra.mdm.billing.determinants import Determinants, Quantities, compute
-from metra.mdm.billing.inputs import Channels, Versions, connection_kv, day_ratios, served
+from metra.mdm.billing.inputs import (
+    Channels,
+    Versions,
+    connection_kv,
+    day_ratios,
+    point_attributes,
+    served,
+)
 from metra.mdm.billing.zones import tan_phi_limit, tariff_named
 from metra.profiles.model import Profile
 
@@ -27,12 +35,13 @@ DEFAULT_CHANNELS = Channels()
 
 @dataclass(frozen=True)
 class MonthRun:
-    """The determinants of `meter_ids` for `month` and the served versions each meter used."""
+    """Determinants of `meter_ids` for `month`, the served versions used and the losses added."""
 
     month: date
     meter_ids: tuple[UUID, ...]
     determinants: Determinants
     inputs: list[Versions]
+    losses_kwh: Floats
 
 
 def compute_month(
@@ -73,10 +82,42 @@ def compute_month(
         reactive_inductive=channel(channels.reactive_inductive),
         reactive_capacitive=channel(channels.reactive_capacitive),
     )
+    models = [LossModel.of_point(point_attributes(conn, m, month)) for m in ids]
+    quantities, losses = _to_delivery_point(quantities, models, step, profile)
     limits = np.array(
         [tan_phi_limit(profile.billing, connection_kv(conn, m, month)) for m in ids], np.float64
     )
     determinants = compute(
         axis.select(part), quantities, tariff_named(profile, tariff), profile.billing, limits
     )
-    return MonthRun(month.replace(day=1), ids, determinants, inputs)
+    return MonthRun(month.replace(day=1), ids, determinants, inputs, losses)
+
+
+def _to_delivery_point(
+    q: Quantities, models: Sequence[LossModel | None], interval_s: int, profile: Profile
+) -> tuple[Quantities, Floats]:
+    """Move each meter's energy to its delivery point (BAL-1, S2 4.2.2zh); losses per meter.
+
+    Losses follow the net flow of each interval: they change A+ while the point imports and
+    A- while it exports; meters on the boundary (model None) are left as they are.
+    """
+    a = q.active_import.copy()
+    x = None if q.active_export is None else q.active_export.copy()
+    total = np.zeros(a.shape[0])
+    for row, model in enumerate(models):
+        if model is None:
+            continue
+        net = a[row] - (0.0 if x is None else np.nan_to_num(x[row]))
+        reactive = None
+        if q.reactive_inductive is not None:
+            reactive = q.reactive_inductive[row] - (
+                0.0 if q.reactive_capacitive is None else np.nan_to_num(q.reactive_capacitive[row])
+            )
+        loss = loss_energy(net, reactive, interval_s, model, profile.balance.assumed_tan_phi)
+        shift = at_boundary(np.zeros_like(loss), loss, model)
+        importing = ~(net < 0)
+        a[row] = np.where(importing, a[row] + shift, a[row])
+        if x is not None:
+            x[row] = np.where(importing, x[row], x[row] - shift)
+        total[row] = float(np.nansum(loss))
+    return replace(q, active_import=a, active_export=x), total

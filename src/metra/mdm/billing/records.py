@@ -75,7 +75,10 @@ def store(conn: Connection, run: MonthRun, *, at: datetime, by: str) -> int:
     tariff = run.determinants.tariff.name
     added = 0
     for row, meter in enumerate(run.meter_ids):
-        figures = run.determinants.record(row)
+        figures = {
+            **run.determinants.record(row),
+            "losses_to_delivery_point_kwh": float(run.losses_kwh[row]),
+        }
         inputs = run.inputs[row]
         old = latest(conn, meter, run.month, tariff)
         if old is not None and old.determinants == figures and old.inputs == inputs:
