@@ -1,9 +1,12 @@
 """VEE throughput: validation + estimation in intervals per second, against a plain NumPy pass.
 
 The fleet (default 100,000 meters x 30 days of 15-minute values, 288 M intervals) is processed in
-chunks of meters, as a real run would, with about 1 % of the intervals missing and a spike per
-50 meters. The baseline is a sum and a diff over the same chunk: the cheapest pass that touches
-every value. Usage: python bench/bench_vee.py [--meters N] [--days D] [--chunk C]
+chunks of meters, as a real run would, with about 1 % of the intervals missing, a spike per 50
+meters, and the context `run_vee` gives every batch (registers, the store's conflict bitmap and
+stored interval lengths, connection capacity, relay state, installation), so every rule runs.
+The baseline is a sum and a diff over the same chunk: the cheapest pass that touches every value.
+Times are process CPU times (the machine may be shared), the best of `--repeat` runs per chunk.
+Usage: python bench/bench_vee.py [--meters N] [--days D] [--chunk C] [--repeat R]
 """
 
 from __future__ import annotations
@@ -37,7 +40,22 @@ def _chunk(meters: int, days: int, seed: int) -> Batch:
     daily = np.nan_to_num(values).reshape(meters, days, 96).sum(axis=2)
     registers = np.concatenate([np.zeros((meters, 1)), np.cumsum(daily, axis=1)], axis=1)
     ids = tuple(UUID(int=i) for i in range(meters))
-    return Batch(ids, "1-0:1.29.0", date(2025, 3, 3), 900, values, status, registers=registers)
+    relay_closed = np.ones(values.shape, np.bool_)
+    relay_closed[1::97, 500:600] = False
+    return Batch(
+        ids,
+        "1-0:1.29.0",
+        date(2025, 3, 3),
+        900,
+        values,
+        status,
+        registers=registers,
+        day_interval_s=np.full((meters, days), 900, np.int32),
+        conflicts=rng.random(values.shape) < 0.0001,
+        relay_closed=relay_closed,
+        installed=np.ones(values.shape, np.bool_),
+        capacity_kw=np.full(meters, 12.0),
+    )
 
 
 def main() -> None:
@@ -45,6 +63,7 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--chunk", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     profile = load_profile("pl")
     rules = RuleSet.from_profile(profile)
@@ -55,17 +74,21 @@ def main() -> None:
     while done < args.meters:
         size = min(args.chunk, args.meters - done)
         batch = _chunk(size, args.days, seed)
-        t0 = time.perf_counter()
-        checked = validate(batch, rules)
-        result = estimate(batch, checked, rules, profile)
-        t1 = time.perf_counter()
-        total = float(np.nansum(batch.values, axis=1).sum()) + float(
-            np.abs(np.diff(batch.values, axis=1)).max(initial=0.0)
-        )
-        t2 = time.perf_counter()
-        del total
-        vee_s += t1 - t0
-        base_s += t2 - t1
+        vee, base = [], []
+        for _ in range(args.repeat):
+            t0 = time.process_time()
+            checked = validate(batch, rules)
+            result = estimate(batch, checked, rules, profile)
+            t1 = time.process_time()
+            total = float(np.nansum(batch.values, axis=1).sum()) + float(
+                np.abs(np.diff(batch.values, axis=1)).max(initial=0.0)
+            )
+            t2 = time.process_time()
+            del total
+            vee.append(t1 - t0)
+            base.append(t2 - t1)
+        vee_s += min(vee)
+        base_s += min(base)
         findings += len(checked.findings)
         estimated += int((result.method != 0).sum())
         done += size

@@ -149,3 +149,17 @@ def test_dq5_raw_arrays_are_not_modified() -> None:
     _run(batch)
     np.testing.assert_array_equal(before[0], batch.values)
     np.testing.assert_array_equal(before[1], batch.status)
+
+
+def test_dq7_corrections_stand_next_to_gaps_in_the_same_row() -> None:
+    """A corrected row with a gap keeps its corrected values; the gap is bridged between them."""
+    truth = true_values(2, 2)
+    batch = batch_of(truth)
+    batch.values[1, 40:120] = truth[1, 40:120] / 2.0  # wrong CT ratio: half the energy
+    _blank(batch, 1, slice(60, 62))
+    est = _run(batch, corrections=[Correction(1, 40, 119, ct_ratio_factor(200, 5, 100, 5), "CT")])
+    kept = np.r_[40:60, 62:120]
+    np.testing.assert_allclose(est.values[1, kept], truth[1, kept])
+    assert (est.method[1, kept] == Method.CORRECTED).all()
+    assert (est.method[1, 60:62] == Method.INTERPOLATED).all()
+    assert abs(est.values[1, 60] - truth[1, 60]) < 0.1 * truth[1, 60]

@@ -140,3 +140,33 @@ def test_jur1_rule_set_follows_the_profile_and_can_disable_rules() -> None:
     assert len(validate(batch, quiet).findings) == 0
     strict = dataclasses.replace(RULES, spike_factor=1000.0)
     assert not _found(validate(batch, strict), Rule.SPIKE)
+
+
+def test_dq4_spike_rule_equals_its_definition_on_every_day() -> None:
+    """The spike check only ranks candidate days; it must match ranking every day (DQ-4)."""
+    rng = np.random.default_rng(11)
+    batch = batch_of(true_values(40, 10))
+    values, status = batch.values, batch.status
+    days = values.reshape(40, 10, 96)
+    second = np.sort(days, axis=2)[:, :, -2]  # the k-th largest once a new maximum is set
+    # values just above and just below the threshold, big spikes, negatives, gaps, empty days
+    for m in range(40):
+        d, i = int(rng.integers(0, 10)), int(rng.integers(0, 96))
+        edge = RULES.spike_factor * max(second[m, d], RULES.spike_min_base)
+        values[m, d * 96 + i] = edge * (1 + 1e-12 if m % 2 else 1 - 1e-12)
+    values[3, 100:150] = np.nan
+    status[3, 100:150] = 0
+    values[4, 96:192], status[4, 96:192] = np.nan, 0
+    values[4, 120] = 2.0  # a value under a missing status counts as 0
+    values[5, 10] = -3.0
+    values[6, 0:96] = 0.0
+    values[6, 40] = 0.2
+    result = validate(batch, RULES)
+
+    has = (status & 7) != 0
+    zeroed = np.where(has, values, 0.0).reshape(40, 10, 96)
+    base = np.maximum(np.partition(zeroed, 93, axis=2)[:, :, 93], RULES.spike_min_base)
+    over = has.reshape(40, 10, 96) & (zeroed > (base * RULES.spike_factor)[:, :, None])
+    expected = {(m, d * 96 + i, d * 96 + i) for m, d, i in zip(*np.nonzero(over), strict=True)}
+    assert len(expected) >= 20
+    assert _found(result, Rule.SPIKE) == expected

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metra.mdm.batch import Bools, Floats
+from metra.mdm.batch import Bools, Floats, Ints
 
 
 def missing_phase_factor(phases: int = 3, missing: int = 1) -> float:
@@ -40,15 +40,17 @@ class Correction:
     fault: str
 
 
-def apply_corrections(
-    values: Floats, usable: Bools, corrections: Sequence[Correction]
-) -> tuple[Floats, Bools]:
-    """Multiply the faulty ranges' usable values by their factors; returns values and mask."""
-    out = values.copy()
-    done = np.zeros(values.shape, np.bool_)
-    for c in corrections:
-        span = slice(c.first, c.last + 1)
-        take = usable[c.row, span]
-        out[c.row, span] = np.where(take, values[c.row, span] * c.factor, values[c.row, span])
-        done[c.row, span] |= take
-    return out, done
+def apply_corrections(values: Floats, invalid: Bools, corrections: Sequence[Correction]) -> Ints:
+    """Multiply each faulty range's valid values by its factor, in place.
+
+    Each correction works on the values as recorded (overlapping corrections do not compound:
+    the later one stands). Returns the flat positions corrected.
+    """
+    width = values.shape[1]
+    recorded = [values[c.row, c.first : c.last + 1].copy() for c in corrections]
+    done: list[Ints] = [np.zeros(0, np.int64)]
+    for c, before in zip(corrections, recorded, strict=True):
+        take = ~invalid[c.row, c.first : c.last + 1]
+        values[c.row, c.first : c.last + 1] = np.where(take, before * c.factor, before)
+        done.append(c.row * width + c.first + np.flatnonzero(take))
+    return np.unique(np.concatenate(done))

@@ -16,7 +16,7 @@ from datetime import date
 
 import numpy as np
 
-from metra.mdm.batch import Bools, Floats
+from metra.mdm.batch import Bools, Floats, Ints
 from metra.mdm.estimation.like_day import day_types
 from metra.profiles.model import Profile
 
@@ -30,10 +30,15 @@ class Reserve:
     meter_ids: tuple[str, ...] = ()
 
 
-def from_reserve(values: Floats, need: Bools, reserve: Reserve) -> tuple[Floats, Bools]:
-    """Take the reserve meter's valid values wherever the main meter needs one (DQ-8)."""
-    use = need & reserve.valid & ~np.isnan(reserve.values)
-    return np.where(use, reserve.values, values), use
+def from_reserve(values: Floats, need: Ints, reserve: Reserve) -> Ints:
+    """Take the reserve meter's valid values wherever the main meter needs one (DQ-8).
+
+    `need` are flat positions; `values` is filled in place. Returns the positions filled.
+    """
+    offered = np.ravel(reserve.values)[need]
+    use = np.ravel(reserve.valid)[need] & ~np.isnan(offered)
+    values.reshape(-1)[need[use]] = offered[use]
+    return need[use]
 
 
 @dataclass(frozen=True)

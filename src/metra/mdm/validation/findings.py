@@ -15,7 +15,7 @@ from uuid import UUID
 
 import numpy as np
 
-from metra.mdm.batch import Batch, Bools, Floats, Ints
+from metra.mdm.batch import Batch, Floats, Ints
 from metra.mdm.validation.rules import Rule, Severity
 
 
@@ -49,41 +49,51 @@ class Hits:
         return int(self.meter.size)
 
 
-def runs(mask: Bools) -> tuple[Ints, Ints, Ints]:
-    """Row, first and last index of every run of True in each row of a 2-D mask."""
-    rows, width = mask.shape
-    padded = np.zeros((rows, width + 2), np.int8)
-    padded[:, 1:-1] = mask
-    step = np.diff(padded, axis=1)
-    r0, c0 = np.nonzero(step == 1)
-    _, c1 = np.nonzero(step == -1)
-    return r0.astype(np.int64), c0.astype(np.int64), (c1 - 1).astype(np.int64)
+def runs_at(pos: Ints, width: int) -> tuple[Ints, Ints, Ints, Ints]:
+    """Runs of sorted, distinct flat positions of a (rows, width) grid, split at row ends.
 
-
-def run_hits(rule: Rule, mask: Bools, **evidence: Floats) -> Hits:
-    """Hits for every run of a mask; each evidence array (same shape) is summarised per run.
-
-    The evidence of a run is the value at the run's largest `value` (or first position), so
-    a spike finding carries the spike itself and the threshold it broke.
+    Returns the row, first and last column of every run and the index in `pos` where each run
+    starts. Working on the positions of the hits (not on a full mask) keeps the cost
+    proportional to what was found.
     """
-    rows, first, last = runs(mask)
-    anchor = first
-    if "value" in evidence and rows.size:
-        anchor = _run_argmax(np.where(mask, evidence["value"], -np.inf), rows, first, last)
-    picked = {name: np.asarray(a, np.float64)[rows, anchor] for name, a in evidence.items()}
-    return Hits(rule, rows, first, last, picked)
+    if pos.size == 0:
+        none = np.zeros(0, np.int64)
+        return none, none, none, none
+    cols = pos % width
+    head = np.ones(pos.size, np.bool_)
+    head[1:] = (pos[1:] != pos[:-1] + 1) | (cols[1:] == 0)
+    heads = np.flatnonzero(head)
+    tails = np.append(heads[1:], pos.size) - 1
+    rows = pos[heads] // width
+    return rows, cols[heads], cols[tails], heads
 
 
-def _run_argmax(values: Floats, rows: Ints, first: Ints, last: Ints) -> Ints:
-    """Column of each run's largest value, without a Python loop per run."""
+def spans(rows: Ints, first: Ints, last: Ints, width: int) -> Ints:
+    """Flat positions of every interval range `first[k]..last[k]` of row `rows[k]`."""
     lengths = last - first + 1
-    run_of = np.repeat(np.arange(rows.size), lengths)
+    if lengths.size == 0:
+        return np.zeros(0, np.int64)
     offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    cols = np.repeat(first, lengths) + offsets
-    order = np.lexsort((-values[np.repeat(rows, lengths), cols], run_of))
-    head = np.ones(order.size, np.bool_)
-    head[1:] = run_of[order][1:] != run_of[order][:-1]
-    return np.asarray(cols[order][head], np.int64)
+    return np.asarray(np.repeat(rows * width + first, lengths) + offsets, np.int64)
+
+
+def hits_at(rule: Rule, pos: Ints, width: int, **evidence: Floats) -> Hits:
+    """Hits for every run of sorted flat positions; evidence arrays are aligned with `pos`.
+
+    The evidence of a run is taken at the run's largest `value` (the first one on a tie) or at
+    its first position, so a spike finding carries the spike itself and the threshold it broke.
+    """
+    rows, first, last, heads = runs_at(pos, width)
+    anchor = heads
+    if "value" in evidence and heads.size:
+        lengths = last - first + 1
+        run_of = np.repeat(np.arange(heads.size), lengths)
+        order = np.lexsort((-evidence["value"], run_of))
+        lead = np.ones(order.size, np.bool_)
+        lead[1:] = run_of[order][1:] != run_of[order][:-1]
+        anchor = order[lead]
+    picked = {name: np.asarray(a, np.float64)[anchor] for name, a in evidence.items()}
+    return Hits(rule, rows, first, last, picked)
 
 
 class Findings:
