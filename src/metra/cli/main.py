@@ -6,7 +6,7 @@ import typer
 
 from metra import __version__
 
-from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, kpi_cmd, read_cmd, users_cmd
+from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, kpi_cmd, read_cmd, serve_cmd, users_cmd
 
 app = typer.Typer(
     name="metra",
@@ -37,4 +37,5 @@ app.command("fleet")(fleet_cmd.fleet_command)
 app.command("demo")(demo_cmd.demo_command)
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(users_cmd.app, name="users")
+app.command("serve")(serve_cmd.serve_command)
 app.command("kpi")(kpi_cmd.kpi_command)
