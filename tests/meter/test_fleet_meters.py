@@ -21,7 +21,7 @@ from metra.cli.main import app
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.counters import InvocationCounter
-from metra.dlms.data import Data, OctetString
+from metra.dlms.data import Array, Data, Enum, Integer, LongUnsigned, OctetString
 from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.protection import SecurityContext
 from metra.meter.fleet import Fleet, FleetConfig
@@ -33,6 +33,8 @@ KEK = bytes.fromhex("000102030405060708090a0b0c0d0e0f1011121314151617")  # AES-1
 CLIENT_TITLE = b"HES00001"
 CLOCK = bytes((0, 0, 1, 0, 0, 255))
 LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
+DISCONNECT = bytes((0, 0, 96, 3, 10, 255))
+LIMITER = bytes((0, 0, 17, 0, 0, 255))
 START = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 DAY = (dt.datetime(2026, 2, 27, tzinfo=dt.UTC), dt.datetime(2026, 2, 28, tzinfo=dt.UTC))
 
@@ -199,3 +201,41 @@ def test_sec2_cli_serves_and_writes_a_wrapped_inventory(tmp_path: Path) -> None:
                     plain += [keys.encryption_key, keys.authentication_key]
         assert len(plain) == 14
         assert not any(key.hex() in text for key in plain)
+
+
+@bounded
+async def test_mtr6_cmd7_signed_disconnect_over_loopback_zeroes_the_profile(tmp_path: Path) -> None:
+    # MTR-6 / CMD-6 / CMD-7 over real sockets: the management client (keys from the inventory,
+    # commands signed with the operator key) opens the relay and sets a limiter emergency
+    # profile; the reading client then sees a profile of zeros for the open window.
+    fleet, inventory = await started(tmp_path, meters=1)
+    try:
+        meter = inventory.meters[0]
+        keys = meter.associations[1].wan
+        assert keys is not None
+        management = ClientSettings(
+            mechanism=Mechanism.HLS_GMAC,
+            security=SecurityContext(
+                CLIENT_TITLE,
+                keys.encryption_key,
+                keys.authentication_key,
+                signing_key=inventory.signing_keys["operator"],
+            ),
+        )
+        opened = fleet.clock.now()
+        async with DlmsClient(endpoint(meter, 1), management) as client:
+            with pytest.raises(DlmsError):  # CMD-6: unsigned relay command refused
+                await client.action(70, DISCONNECT, 1, Integer(0))
+            await client.action(70, DISCONNECT, 1, Integer(0), signed=True)
+            assert await client.get(70, DISCONNECT, 3) == Enum(0)
+            await client.set(71, LIMITER, 9, Array([LongUnsigned(3)]))
+            assert await client.get(71, LIMITER, 9) == Array([LongUnsigned(3)])
+        fleet.clock.advance(dt.timedelta(hours=3))
+        async with DlmsClient(endpoint(meter, 2), gmac(meter, 2)) as client:
+            rows = await client.get_profile(
+                LOAD_PROFILE, opened + dt.timedelta(minutes=15), opened + dt.timedelta(hours=2)
+            )
+        assert isinstance(rows, list) and len(rows) >= 7
+        assert all(int(v) == 0 for row in rows for v in row[2:])  # type: ignore[union-attr]
+    finally:
+        await fleet.stop()

@@ -2,7 +2,7 @@
 
 Proves: access rights per client (MTR-2), object list browsing, load profile by range and by
 entry (COL-2, COL-3), billing profiles (COL-4), journals (EVT-1, EVT-2), relay and signed
-commands (CMD-2, CMD-5, CMD-6), limiter (CMD-7), prepayment (PRE-1, PRE-4), firmware signatures
+commands (CMD-2, CMD-5, CMD-6), firmware signatures
 (MTR-4), key change (MTR-1), HAN push (ACC-1), communication module facts (COL-11), retry delay
 and invalid commands journaled (MTR-3).
 """
@@ -24,7 +24,6 @@ from metra.dlms.cosem.security import KeyData
 from metra.dlms.data import (
     Array,
     Data,
-    DoubleLong,
     DoubleLongUnsigned,
     Enum,
     Integer,
@@ -202,33 +201,6 @@ def test_signed_relay_commands_and_journal() -> None:
     assert s.get(70, DISCONNECT, 2) is False
     codes = [e.code for e in meter.journals.entries(Log.DISCONNECTOR, meter.now())]
     assert EventCode.REMOTE_DISCONNECTION in codes
-
-
-def test_limiter_trips_the_relay() -> None:
-    meter = make_meter()
-    s = Session(meter, 1)
-    assert (
-        s.set(71, bytes.fromhex("0000110000ff"), 4, DoubleLongUnsigned(1))
-        == DataAccessResult.SUCCESS
-    )
-    s.get(3, A_PLUS, 2)
-    assert s.get(70, DISCONNECT, 3) != Enum(1)
-    codes = [e.code for e in meter.journals.entries(Log.DISCONNECTOR, meter.now())]
-    assert EventCode.LIMITER_THRESHOLD_EXCEEDED in codes
-
-
-def test_prepayment_balance_decrements_and_credit_disconnects() -> None:
-    # PRE-1, PRE-4: balance falls with consumption; at zero the relay opens; credit is added.
-    meter = make_meter()
-    credit = bytes.fromhex("0000130a00ff")
-    s = Session(meter, 1)
-    assert s.act(112, credit, 1, DoubleLong(500)) == ActionResult.SUCCESS
-    assert s.set(112, credit, 10, True) == DataAccessResult.SUCCESS
-    assert s.get(112, credit, 2) == DoubleLong(500)
-    meter.fleet_clock.advance(timedelta(days=10))
-    s.get(3, A_PLUS, 2)
-    assert int(s.get(112, credit, 2)) <= 0  # type: ignore[call-overload]
-    assert s.get(70, DISCONNECT, 3) == Enum(0)
 
 
 def _image(key: ec.EllipticCurvePrivateKey, body: bytes) -> bytes:

@@ -6,7 +6,7 @@ from ``random.Random(seed)`` so the same seed gives the same faults in every run
 
 The transport-level faults (offline windows, dropped sessions, slow answers, corrupted frames)
 are applied by the fleet; the measurement-level ones (clock drift, power outages, tamper and
-magnetic events, a register jump) by the meter's model.
+magnetic events, a register jump, watchdog resets) by the meter's model.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class FaultRates:
     long_outage_fraction: float = 0.2
     tamper_per_year: float = 0.0
     register_jump_probability: float = 0.0
+    watchdog_resets_per_year: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -116,6 +117,8 @@ class MeterFaults:
     outages: tuple[Outage, ...] = ()
     tamper_events: tuple[TamperEvent, ...] = ()
     register_jump: RegisterJump | None = None
+    #: Instants the firmware watchdog restarted the meter (journaled; the interval is flagged).
+    watchdog_resets: tuple[datetime, ...] = ()
 
     @classmethod
     def generate(cls, rates: FaultRates, seed: int, start: datetime, end: datetime) -> MeterFaults:
@@ -153,21 +156,27 @@ class MeterFaults:
         if rng.random() < rates.register_jump_probability:
             jump = RegisterJump(moment(), rng.choice((10_000, 100_000, 1_000_000)))
         drift = rng.gauss(0.0, rates.clock_drift_ppm) if rates.clock_drift_ppm else 0.0
+        drop = rng.randint(200, 4000) if rng.random() < rates.drop_probability else None
+        slow = rates.slow_seconds if rng.random() < rates.slow_probability else 0.0
+        corrupt = (
+            rates.corrupt_frame_probability if rng.random() < rates.corrupt_probability else 0.0
+        )
+        # Drawn last and only when asked for, so every other fault of a seed stays as it was.
+        resets = (
+            sorted(moment() for _ in range(count(rates.watchdog_resets_per_year)))
+            if rates.watchdog_resets_per_year
+            else []
+        )
         return cls(
             offline_windows=tuple(sorted(offline)),
-            drop_after_bytes=rng.randint(200, 4000)
-            if rng.random() < rates.drop_probability
-            else None,
-            slow_answer_seconds=rates.slow_seconds
-            if rng.random() < rates.slow_probability
-            else 0.0,
-            corrupt_frame_probability=rates.corrupt_frame_probability
-            if rng.random() < rates.corrupt_probability
-            else 0.0,
+            drop_after_bytes=drop,
+            slow_answer_seconds=slow,
+            corrupt_frame_probability=corrupt,
             clock_drift_ppm=drift,
             outages=_merge(sorted(outages, key=lambda o: o.start)),
             tamper_events=tuple(sorted(tamper, key=lambda t: t.when)),
             register_jump=jump,
+            watchdog_resets=tuple(resets),
         )
 
     def offline_at(self, when: datetime) -> bool:

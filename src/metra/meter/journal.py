@@ -53,7 +53,9 @@ class EventCode(IntEnum):
     REMOTE_CONNECTION = 63
     LOCAL_DISCONNECTION = 64
     LIMITER_THRESHOLD_EXCEEDED = 65
-    SUPPLY_CONTROL_BY_CREDIT = 69
+    LIMITER_THRESHOLD_OK = 66
+    DISCONNECT_RECONNECT_FAILURE = 68
+    LOCAL_RECONNECTION = 69
     AUTHENTICATION_FAILURE = 200
     REPLAY_ATTACK = 201
     DECIPHERING_FAILURE = 202
@@ -63,6 +65,8 @@ class EventCode(IntEnum):
     FIRMWARE_VERIFICATION_FAILED = 206
     LOW_CREDIT = 207
     CREDIT_ADDED = 208
+    CREDIT_EXHAUSTED = 209
+    WATCHDOG_RESET = 210
     VOLTAGE_SAG = 76
     VOLTAGE_SWELL = 77
 
@@ -139,6 +143,12 @@ class Journals:
                 JournalEntry(t.when, _TAMPER_CODES[t.kind])
                 for t in faults.tamper_events
                 if t.when <= until
+            ]
+        elif log is Log.WATCHDOG:
+            out = [
+                JournalEntry(w, EventCode.WATCHDOG_RESET)
+                for w in faults.watchdog_resets
+                if w <= until
             ]
         elif log is Log.POWER_QUALITY:
             # A supply interruption starts as a voltage sag below the limit.

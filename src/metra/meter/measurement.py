@@ -16,8 +16,21 @@ fixed epoch, and the sums are closed-form at day boundaries:
 
 Model days are days of the jurisdiction's *standard* time (no daylight saving), so every day has
 96 slots and the time-of-use zones switch at the same standard-time hours all year, as many
-meters are configured. Measurement faults (power outages, register jump) come from
-:class:`~metra.meter.faults.MeterFaults`.
+meters are configured. Measurement faults (power outages, register jump, watchdog resets) come
+from :class:`~metra.meter.faults.MeterFaults`.
+
+Two things the meter's own state decides are applied on top, never rewriting what was already
+measured:
+
+* **Supply cuts** (relay open): the energy that would have flowed while the disconnector was
+  open is not measured. Registers are the closed form minus the energy lost in every cut before
+  (computed slot by slot for the cut days only and cached), so profiles, registers and tariff
+  registers stay exactly consistent.
+* **Tariff zones** come from the meter's :class:`~metra.meter.tariff.TariffSchedule` (activity
+  calendar and special days). The split of a day's energy among slots uses the fixed reference
+  zoning of :class:`~metra.meter.shapes.TariffCalendar` (a shape, not a tariff), so changing the
+  calendar only changes which register later slots count in; a day whose zones equal the
+  reference ones takes the closed-form path.
 """
 
 from __future__ import annotations
@@ -44,6 +57,7 @@ from .shapes import (
     import_weights,
     zone_shares,
 )
+from .tariff import TariffSchedule
 
 __all__ = [
     "EPOCH",
@@ -169,7 +183,9 @@ class MeasurementModel:
     __slots__ = (
         "_base",
         "_checkpoint",
+        "_cuts",
         "_k",
+        "_lost",
         "_mean",
         "_wcum",
         "calendar",
@@ -180,6 +196,7 @@ class MeasurementModel:
         "profile",
         "seed",
         "std_offset",
+        "tariffs",
     )
 
     def __init__(
@@ -188,6 +205,7 @@ class MeasurementModel:
         profile: Profile,
         faults: MeterFaults | None = None,
         calendar: TariffCalendar | None = None,
+        tariffs: TariffSchedule | None = None,
     ) -> None:
         self.seed = _mix(identity.seed & _M64) ^ int.from_bytes(identity.system_title, "big")
         self.customer_type = identity.customer_type
@@ -195,6 +213,9 @@ class MeasurementModel:
         self.profile = profile
         self.faults = faults
         self.calendar = calendar or TariffCalendar()
+        self.tariffs = tariffs
+        self._cuts: list[tuple[datetime, datetime | None]] = []
+        self._lost: dict[int, tuple[int, ...]] = {}
         offset = ZoneInfo(profile.timezone).utcoffset(datetime(2021, 1, 15))
         self.std_offset = offset or timedelta(0)
         self.epoch_utc = datetime.combine(EPOCH, datetime.min.time(), UTC) - self.std_offset
@@ -252,13 +273,18 @@ class MeasurementModel:
         noise = shape.noise * _uniform(self.seed, d, 1000 + side)
         return mean * (d + seasonal + weekly + noise)
 
-    def cumulative(self, q: Quantity, d: int) -> int:
-        """Register ``q`` at the start of model day ``d`` (without a register-jump fault)."""
+    def _closed(self, q: Quantity, d: int) -> int:
+        """Register ``q`` at the start of day ``d`` had the supply never been cut."""
         side = 0 if q in _IMPORT_SIDE else 1
         return self._base[q] + int(self._k[q] * self._curve(side, max(d, 0)))
 
+    def cumulative(self, q: Quantity, d: int) -> int:
+        """Register ``q`` at the start of model day ``d`` (without a register-jump fault)."""
+        return self._closed(q, d) - self._lost_before(q, d)
+
     def day_total(self, q: Quantity, d: int) -> int:
-        return self.cumulative(q, d + 1) - self.cumulative(q, d)
+        """The energy the customer's installation drew (or fed) on day ``d``, cuts ignored."""
+        return self._closed(q, d + 1) - self._closed(q, d)
 
     def _weights(self, side: int, d: int) -> tuple[float, ...]:
         month = (EPOCH + timedelta(days=d)).month
@@ -278,8 +304,32 @@ class MeasurementModel:
     def _outages(self, start: datetime, end: datetime) -> list[Outage]:
         return self.faults.outages_between(start, end) if self.faults else []
 
+    def zones(self, d: int) -> tuple[int, ...]:
+        """The tariff zone (1..4) of each slot of day ``d``."""
+        if self.tariffs is None:
+            return self.calendar.slot_zones(self.day_type(d), (EPOCH + timedelta(days=d)).month)
+        return self.tariffs.zones(EPOCH + timedelta(days=d), self.day_start(d))
+
     def day(self, d: int) -> DayData:
-        """Every slot of model day ``d``: energies (index :class:`Quantity`), status, zone."""
+        """Every slot of model day ``d`` as measured: energies (index :class:`Quantity`),
+        status, tariff zone. Slots while the supply was cut keep only their live part."""
+        raw = self._raw_day(d)
+        zones = self.zones(d)
+        cuts = self._cuts_between(raw.start, raw.start + timedelta(days=1))
+        if not cuts:
+            return DayData(raw.day, raw.start, raw.energy, raw.status, zones)
+        live = [
+            _live_fraction(cuts, raw.start + SLOT * i, raw.start + SLOT * (i + 1))
+            for i in range(SLOTS_PER_DAY)
+        ]
+        energy = tuple(
+            tuple(int(e * f) for e, f in zip(row, live, strict=True)) for row in raw.energy
+        )
+        return DayData(raw.day, raw.start, energy, raw.status, zones)
+
+    def _raw_day(self, d: int) -> DayData:
+        """Day ``d`` as the installation drew it (outages applied, supply cuts not), with the
+        reference zones its energy was split by."""
         start = self.day_start(d)
         month = (EPOCH + timedelta(days=d)).month
         zones = self.calendar.slot_zones(self.day_type(d), month)
@@ -317,12 +367,25 @@ class MeasurementModel:
             status[int((jump.when - start).total_seconds() // _SLOT_SECONDS)] |= (
                 Status.DATA_NOT_VALID
             )
+        for reset in self.faults.watchdog_resets if self.faults else ():
+            if start <= reset < start + timedelta(days=1):
+                # The firmware restarted inside this interval: its values are not trustworthy.
+                status[int((reset - start).total_seconds() // _SLOT_SECONDS)] |= (
+                    Status.DATA_NOT_VALID
+                )
         return DayData(EPOCH + timedelta(days=d), start, tuple(energy), tuple(status), zones)
 
     def _day_zone_totals(self, side: int, d: int) -> list[int]:
-        """Zone energies of a day; an outage day is computed slot by slot (it may move energy)."""
+        """Zone energies of a day: closed form when the day's zones are the reference ones and
+        nothing moved or cut its energy, else slot by slot."""
         start = self.day_start(d)
-        if self._outages(start, start + timedelta(days=1)):
+        end = start + timedelta(days=1)
+        reference = self.calendar.slot_zones(self.day_type(d), (EPOCH + timedelta(days=d)).month)
+        if (
+            self._outages(start, end)
+            or self._cuts_between(start, end)
+            or (self.tariffs is not None and self.zones(d) != reference)
+        ):
             data = self.day(d)
             q = Quantity.A_PLUS if side == 0 else Quantity.A_MINUS
             sums = [0] * self.calendar.zones
@@ -340,9 +403,18 @@ class MeasurementModel:
             return 0, 0
         d = self.day_index(jump.when)
         slot = int((jump.when - self.day_start(d)).total_seconds() // _SLOT_SECONDS)
-        return jump.wh, self.calendar.slot_zones(
-            self.day_type(d), (EPOCH + timedelta(days=d)).month
-        )[slot]
+        return jump.wh, self.zones(d)[slot]
+
+    def _partial(self, q: Quantity, data: DayData, slot: int, when: datetime, frac: float) -> int:
+        """Energy of the running slot measured by ``when``: the slot's energy spread evenly over
+        it, less what a supply cut kept out."""
+        slot_start = data.start + SLOT * slot
+        cuts = self._cuts_between(slot_start, when)
+        if not cuts:
+            return int(data.energy[q][slot] * frac)
+        raw = self._raw_day(self.day_index(data.start)).energy[q][slot]
+        live = _live_fraction(cuts, slot_start, when) * (when - slot_start) / SLOT
+        return int(raw * live)
 
     def _within_day(self, q: Quantity, when: datetime) -> tuple[int, DayData | None, int, float]:
         d = self.day_index(when)
@@ -359,7 +431,7 @@ class MeasurementModel:
         d, data, slot, frac = self._within_day(q, when)
         value = self.cumulative(q, d)
         if data is not None:
-            value += sum(data.energy[q][:slot]) + int(data.energy[q][slot] * frac)
+            value += sum(data.energy[q][:slot]) + self._partial(q, data, slot, when, frac)
         if q == Quantity.A_PLUS:
             value += self._jump(when)[0]
         return value
@@ -373,7 +445,7 @@ class MeasurementModel:
         if data is not None:
             for i in range(slot):
                 totals[data.zones[i] - 1] += data.energy[q][i]
-            totals[data.zones[slot] - 1] += int(data.energy[q][slot] * frac)
+            totals[data.zones[slot] - 1] += self._partial(q, data, slot, when, frac)
         if q == Quantity.A_PLUS:
             wh, zone = self._jump(when)
             if wh:
@@ -395,6 +467,69 @@ class MeasurementModel:
         result = tuple(acc)
         self._checkpoint[side] = (d, result)
         return result
+
+    # ------------------------------------------------------------------------ supply cuts
+
+    def cut_supply(self, at: datetime) -> None:
+        """The disconnector opened at ``at``: nothing is measured from then on."""
+        if self._cuts and self._cuts[-1][1] is None:
+            return
+        self._cuts.append((at, None))
+        self.changed(at)
+
+    def restore_supply(self, at: datetime) -> None:
+        """The disconnector closed at ``at``: measurement resumes."""
+        if self._cuts and self._cuts[-1][1] is None:
+            start = self._cuts[-1][0]
+            self._cuts[-1] = (start, max(start, at))
+            self.changed(at)
+
+    def supplied(self, when: datetime) -> bool:
+        """Was the supply connected at ``when``?"""
+        return not any(a <= when and (b is None or when < b) for a, b in self._cuts)
+
+    def changed(self, at: datetime) -> None:
+        """Forget cached sums that a change taking effect at ``at`` may alter (the meter calls
+        this when its supply or tariff state changes)."""
+        first = self.day_index(at)
+        for side, (day, _) in list(self._checkpoint.items()):
+            if day > first:
+                del self._checkpoint[side]
+        for day in [k for k in self._lost if k >= first]:
+            del self._lost[day]
+
+    def _cuts_between(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        far = end + timedelta(days=1)
+        return [
+            (a, b if b is not None else far)
+            for a, b in self._cuts
+            if a < end and (b is None or b > start)
+        ]
+
+    def _lost_before(self, q: Quantity, d: int) -> int:
+        """Energy of ``q`` kept out by supply cuts before the start of day ``d``."""
+        if not self._cuts:
+            return 0
+        lost = 0
+        horizon = self.day_start(d)
+        days: set[int] = set()
+        for a, b in self._cuts:
+            if a >= horizon:
+                break
+            last = self.day_index(min(b, horizon) if b is not None else horizon)
+            days.update(range(self.day_index(a), min(last, d - 1) + 1))
+        for k in sorted(days):
+            if k < d:
+                lost += self._day_lost(k)[q]
+        return lost
+
+    def _day_lost(self, d: int) -> tuple[int, ...]:
+        cached = self._lost.get(d)
+        if cached is None:
+            raw, kept = self._raw_day(d).energy, self.day(d).energy
+            cached = tuple(sum(r) - sum(k) for r, k in zip(raw, kept, strict=True))
+            self._lost[d] = cached
+        return cached
 
     # ------------------------------------------------------------------------ profiles
 
@@ -437,9 +572,10 @@ class MeasurementModel:
         d = self.day_index(when)
         data = self.day(d)
         slot = int((when - data.start).total_seconds() // _SLOT_SECONDS)
+        zero = tuple(0.0 for _ in range(self.phases))
         if data.status[slot] & Status.POWER_DOWN and self._dark(when):
-            zero = tuple(0.0 for _ in range(self.phases))
             return Instant(0.0, 0.0, 0.0, 0.0, zero, zero, 0.0, 1.0)
+        supplied = self.supplied(when)
         tick = int((when - self.epoch_utc).total_seconds() // 5)
         wobble = 0.85 + 0.3 * _uniform(self.seed, tick, 7)
         e = data.energy
@@ -456,6 +592,9 @@ class MeasurementModel:
         current = tuple(round(apparent / self.phases / v, 3) for v in volts)
         pf = round(p / apparent, 3) if apparent else 1.0
         freq = round(50.0 + 0.1 * (_uniform(self.seed, tick, 20) - 0.5), 3)
+        if not supplied:
+            # Disconnector open: the grid-side voltage is still measured, nothing flows.
+            return Instant(0.0, 0.0, 0.0, 0.0, volts, zero, freq, 1.0)
         return Instant(p_imp, p_exp, q_imp, q_exp, volts, current, freq, pf)
 
     def _dark(self, when: datetime) -> bool:
@@ -477,6 +616,15 @@ def _mark_outage(outage: Outage, start: datetime, live: list[float], status: lis
         status[end_slot] |= Status.RECOVERED
         if outage.end - outage.start > CLOCK_BACKUP:
             status[end_slot] |= Status.CLOCK_INVALID
+
+
+def _live_fraction(cuts: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> float:
+    """Share of ``[start, end)`` outside every supply cut."""
+    span = (end - start).total_seconds()
+    if span <= 0:
+        return 1.0
+    dark = sum(max(0.0, (min(b, end) - max(a, start)).total_seconds()) for a, b in cuts)
+    return max(0.0, 1.0 - dark / span)
 
 
 def _first_live(live: list[float], after: int) -> int:

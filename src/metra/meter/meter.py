@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from metra.dlms.acse import Mechanism
 from metra.dlms.cosem import _shape
 from metra.dlms.cosem.access import AccessRights
-from metra.dlms.cosem.disconnect import allowed_transition
-from metra.dlms.cosem.enums import ControlMode, ControlState, DisconnectTrigger, KeyId
+from metra.dlms.cosem.enums import KeyId
 from metra.dlms.cosem.security import KeyData
 from metra.dlms.counters import InvocationCounter, ReplayGuard
 from metra.dlms.data import Data, DateTime, OctetString
@@ -56,10 +55,11 @@ from .han import HanPush
 from .identity import KeySet, MeterIdentity, MeterSecrets
 from .journal import EventCode, Journals, Log
 from .layout import object_table
-from .measurement import Instant, MeasurementModel, Quantity
-from .objects import ObjectTable, Role
+from .measurement import Instant, MeasurementModel
+from .objects import ObjectTable, Role, who
+from .supply import Supply
 
-__all__ = ["PRICE_PER_KWH", "SAPS", "Interface", "VirtualMeter"]
+__all__ = ["SAPS", "Interface", "VirtualMeter"]
 
 Interface = Literal["wan", "optical"]
 #: Client SAP -> role; every meter has the same layout.
@@ -70,8 +70,6 @@ SAPS: dict[int, Role] = {
     3: Role.FIRMWARE,
 }
 _ROLES = {role.value: role for role in Role}
-#: Price per kWh in the balance's minor unit, when the balance is money.
-PRICE_PER_KWH = 80
 
 
 class VirtualMeter:
@@ -111,14 +109,7 @@ class VirtualMeter:
         self._replay: dict[tuple[str, int], ReplayGuard] = {}
         self._failed_auth: dict[str, int] = {}
         self.capture_period = profile.metering.interval_minutes * 60
-        self.relay = ControlState.CONNECTED
-        self.control_mode = ControlMode.MODE_4
-        self.limiter_normal = 0  # W; 0 = limiter off
-        self.limiter_emergency = 0
-        self.emergency_active = False
-        self.prepayment = False
-        self._credit_added = 0
-        self._prepay_base = 0
+        self.supply = Supply(self, settled=self.now())
         self.low_credit_threshold = int(profile.prepayment.low_credit_threshold * 100)
         self.firmware_id = b"MTR-1.0.0"
         self.image = Image()
@@ -335,58 +326,15 @@ class VirtualMeter:
     # ------------------------------------------------------------------ housekeeping
 
     def housekeeping(self) -> None:
-        """Lazily apply what time did: limiter trips and prepayment disconnection."""
-        now = self.now()
-        threshold = self.limiter_emergency if self.emergency_active else self.limiter_normal
-        if threshold and self.relay is ControlState.CONNECTED:
-            last = self.model.intervals(now - timedelta(minutes=15), now)
-            demand = last[-1].energy[Quantity.A_PLUS] * 4 if last else 0
-            if demand > threshold:
-                self.move_relay(DisconnectTrigger.LOCAL_DISCONNECT, now)
-                self.journals.add(
-                    Log.DISCONNECTOR, now, EventCode.LIMITER_THRESHOLD_EXCEEDED, demand
-                )
-        if self.prepayment and self.relay is ControlState.CONNECTED:
-            balance = self.balance()
-            if balance <= 0:
-                self.relay = ControlState.DISCONNECTED
-                self.journals.add(
-                    Log.DISCONNECTOR, now, EventCode.SUPPLY_CONTROL_BY_CREDIT, balance
-                )
+        """Apply what time did since the last request (limiter trips, credit running out)
+        before anything is read or changed."""
+        self.supply.settle(self.now())
 
-    def balance(self) -> int:
-        """Prepayment balance: credit added minus consumption since prepayment was enabled
-        (in kWh: Wh; in money: minor units at :data:`PRICE_PER_KWH`)."""
-        used = self.model.register(Quantity.A_PLUS, self.now()) - self._prepay_base
-        cost = (
-            used if self.profile.prepayment.balance_unit == "kWh" else used * PRICE_PER_KWH // 1000
-        )
-        return self._credit_added - cost
-
-    def add_credit(self, amount: int) -> None:
-        """Credit added by command (PRE-4), journaled."""
-        self._credit_added += amount
-        self.journals.add(Log.STANDARD, self.now(), EventCode.CREDIT_ADDED, amount)
-
-    def set_prepayment(self, on: bool) -> None:
-        """Switch prepayment on (the balance counts consumption from now) or off."""
-        if on and not self.prepayment:
-            self._prepay_base = self.model.register(Quantity.A_PLUS, self.now())
-        self.prepayment = on
-
-    def move_relay(self, trigger: DisconnectTrigger, when: datetime) -> bool:
-        """Move the disconnector as ``trigger`` asks, if the control mode allows it; journaled."""
-        target = allowed_transition(self.control_mode, self.relay, trigger)
-        if target is None:
-            return False
-        self.relay = target
-        code = {
-            DisconnectTrigger.REMOTE_DISCONNECT: EventCode.REMOTE_DISCONNECTION,
-            DisconnectTrigger.REMOTE_RECONNECT: EventCode.REMOTE_CONNECTION,
-            DisconnectTrigger.LOCAL_DISCONNECT: EventCode.LOCAL_DISCONNECTION,
-        }.get(trigger, EventCode.MANUAL_CONNECTION)
-        self.journals.add(Log.DISCONNECTOR, when, code, int(target))
-        return True
+    def press_button(self) -> bool:
+        """The customer presses the meter's button (a local, manual action): reconnects when
+        the relay is ready for reconnection, disconnects in control modes 1, 2 and 5."""
+        self.housekeeping()
+        return self.supply.press_button(self.now())
 
     # ------------------------------------------------------------------ HAN push (ACC-1)
 
@@ -402,9 +350,3 @@ class VirtualMeter:
     @han_enabled.setter
     def han_enabled(self, value: bool) -> None:
         self.han.enabled = value
-
-
-def who(ctx: RequestContext) -> str:
-    """The user behind a request for journals: the service tool's system title when given."""
-    title = ctx.client_system_title
-    return f"{ctx.association}:{title.hex()}" if title else ctx.association

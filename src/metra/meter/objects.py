@@ -32,7 +32,7 @@ from metra.dlms.xdlms.common import ActionResult, DataAccessResult, SelectiveAcc
 if TYPE_CHECKING:
     from .meter import VirtualMeter
 
-__all__ = ["Attr", "CosemObject", "Getter", "Method", "ObjectTable", "Role", "Setter"]
+__all__ = ["Attr", "CosemObject", "Getter", "Method", "ObjectTable", "Role", "Setter", "who"]
 
 Getter = Callable[["VirtualMeter", SelectiveAccess | None], Data | DataAccessResult]
 Setter = Callable[["VirtualMeter", RequestContext, Data], DataAccessResult]
@@ -46,6 +46,12 @@ class Role(Enum):
     MANAGEMENT = "management"
     READING = "reading"
     FIRMWARE = "firmware"
+
+
+def who(ctx: RequestContext) -> str:
+    """The user behind a request, for journals: the service tool's system title when given."""
+    title = ctx.client_system_title
+    return f"{ctx.association}:{title.hex()}" if title else ctx.association
 
 
 @dataclass(frozen=True, slots=True)

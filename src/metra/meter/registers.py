@@ -7,7 +7,7 @@ register objects themselves are shared by all meters of a layout.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from metra.dlms.cosem.units import Unit
@@ -17,6 +17,7 @@ from metra.dlms.data import (
     DoubleLongUnsigned,
     Enum,
     Integer,
+    LongUnsigned,
     OctetString,
     Structure,
     Unsigned,
@@ -29,7 +30,11 @@ from .objects import Attr, CosemObject
 if TYPE_CHECKING:
     from .meter import VirtualMeter
 
-__all__ = ["ENERGY", "TARIFF_ZONES", "register_objects"]
+__all__ = ["DEMAND_IMPORT", "ENERGY", "TARIFF_ZONES", "register_objects"]
+
+#: Demand register (class 5) of active power import over 15-minute periods.
+DEMAND_IMPORT = Obis(1, 0, 1, 4, 0, 255)
+_PERIOD = 900
 
 #: Tariff registers per direction (zones 1..4 of the activity calendar).
 TARIFF_ZONES = 4
@@ -101,7 +106,51 @@ def register_objects(phases: int) -> list[CosemObject]:
         inst.append((Obis(1, 0, i_c, 7, 0, 255), _phase("current", p), -2, Unit.AMPERE))
     out += [_register(ln, _instant(pick, s), s, unit) for ln, pick, s, unit in inst]
     out += [_max_demand(zone) for zone in range(1, TARIFF_ZONES + 1)]
+    out.append(_demand())
     return out
+
+
+def _period_start(m: VirtualMeter, when: datetime) -> datetime:
+    origin = m.model.day_start(0)
+    return origin + timedelta(seconds=_PERIOD) * ((when - origin) // timedelta(seconds=_PERIOD))
+
+
+def _average(m: VirtualMeter, start: datetime, end: datetime) -> int:
+    """Average active import power (W) over ``[start, end)`` from the register advance, over
+    the whole period (so a running period's value grows, as the Blue Book's running demand)."""
+    model = m.model
+    wh = model.register(Quantity.A_PLUS, end) - model.register(Quantity.A_PLUS, start)
+    return wh * 3600 // _PERIOD
+
+
+def _demand() -> CosemObject:
+    """Demand register 1-0:1.4.0.255 (class 5): running and last 15-minute average A+ power.
+    The limiter monitors ``last_average_value`` (attribute 3)."""
+
+    def current(m: VirtualMeter) -> Data:
+        now = m.now()
+        return DoubleLongUnsigned(_average(m, _period_start(m, now), now))
+
+    def last(m: VirtualMeter) -> Data:
+        end = _period_start(m, m.now())
+        return DoubleLongUnsigned(_average(m, end - timedelta(seconds=_PERIOD), end))
+
+    su = Structure([Integer(0), Enum(Unit.WATT)])
+    return CosemObject(
+        5,
+        0,
+        DEMAND_IMPORT,
+        {
+            2: Attr(lambda m, _a: current(m)),
+            3: Attr(lambda m, _a: last(m)),
+            4: Attr(lambda _m, _a: su),
+            5: Attr(lambda _m, _a: Unsigned(0)),
+            6: Attr(lambda m, _a: m.local(_period_start(m, m.now()))),
+            7: Attr(lambda m, _a: m.local(_period_start(m, m.now()))),
+            8: Attr(lambda _m, _a: DoubleLongUnsigned(_PERIOD)),
+            9: Attr(lambda _m, _a: LongUnsigned(1)),
+        },
+    )
 
 
 def _month_start(m: VirtualMeter, when: datetime) -> datetime:
