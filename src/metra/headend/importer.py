@@ -63,6 +63,7 @@ class ImportedMeter:
     keys: Mapping[tuple[str, int], AssociationKeys] = field(repr=False)
     han_key: bytes | None = field(default=None, repr=False)
     address: MeterAddress | None = None
+    master_key: bytes | None = field(default=None, repr=False)  # KEK of key_transfer (CMD-10)
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -141,6 +142,7 @@ def _fleet_meter(entry: Any, kek: bytes, index: int) -> ImportedMeter:
         system_title=_title(entry["system_title"], where),
         keys=_pairs(found, where),
         han_key=_unwrap(kek, entry["han_key"], where) if entry.get("han_key") else None,
+        master_key=_unwrap(kek, entry["master_key"], where) if entry.get("master_key") else None,
         address=MeterAddress(
             host=str(entry["host"]),
             port=int(entry["port"]),
@@ -335,6 +337,8 @@ def store_meters(
             keystore.put_association(conn, meter_id, interface, sap, pair, at=at, by=by)
         if meter.han_key is not None:
             keystore.put(conn, meter_id, "han", key_kind("ek"), meter.han_key, at=at, by=by)
+        if meter.master_key is not None:
+            keystore.put(conn, meter_id, "wan", "kek", meter.master_key, at=at, by=by)
         trail.record(
             conn,
             "meter.import",
