@@ -21,7 +21,6 @@ times are int64 microseconds since the epoch with `NEVER` for "has not happened"
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +43,7 @@ NEVER = np.iinfo(np.int64).max
 """Arrival time of something that has not arrived."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
 
 
 def to_us(moment: datetime) -> int:
@@ -130,45 +130,73 @@ def arrivals(
 ) -> Arrivals:
     """When each meter's data for the local-day `window` arrived, from its raw version rows.
 
-    Per (meter, UTC day) the first arrival of every interval is the minimum `registered_at` over
-    the versions holding it with a counted origin (one `minimum.reduceat` over rows sorted by
-    meter and day); the window's intervals are laid on one grid (the finest interval length
-    loaded; coarser rows are repeated) and reduced by max (complete) and min (first).
+    Per (meter, UTC day) only the day's intervals inside the window matter. Taking the versions
+    in order of arrival, that part is complete at the first version by which every interval has
+    come in some version (a cumulative OR of the present masks: the latest of the intervals'
+    first arrivals) and begun at the first version holding any. Most days have one version, so
+    that is one `all` and one `any` per row; the few with more are folded version by version.
+    A meter's day is complete when every UTC-day part the window touches is, at the latest of
+    their times; it began at the earliest.
     """
     start_us, end_us = to_us(window[0]), to_us(window[1])
-    grid_s = math.gcd(*(p.interval_s for p in parts)) if parts else 900
-    grid_us = grid_s * 1_000_000
-    if (end_us - start_us) % grid_us or (start_us - to_us(_day_start(first_day))) % grid_us:
-        raise ValueError(f"the local day does not fall on {grid_s} s interval boundaries")
-    width = (end_us - start_us) // grid_us
-    offset = (start_us - to_us(_day_start(first_day))) // grid_us  # window start on the slot grid
+    base_us = to_us(_day_start(first_day))
+    touched = [
+        s
+        for s in range(max(0, (end_us - base_us - 1) // _DAY_US + 1))
+        if base_us + (s + 1) * _DAY_US > start_us
+    ]
+    column = {s: k for k, s in enumerate(touched)}
+    complete = np.full((meters, len(touched)), NEVER, np.int64)
+    begun = np.full((meters, len(touched)), NEVER, np.int64)
     counted = np.zeros(8, np.bool_)
     counted[[int(o) for o in origins]] = True
-    grid = np.full((meters, width), NEVER, np.int64)
     for part in parts:
-        if not part.meter.size:
-            continue
-        repeat = part.interval_s // grid_s
-        per_day = part.status.shape[1] * repeat
-        order = np.lexsort((part.slot, part.meter))
-        meter, slot = part.meter[order], part.slot[order]
-        key = meter.astype(np.int64) * 1_000_003 + slot
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        present = counted[part.status[order] & 0x7]
-        first = np.where(present, part.registered_us[order][:, None], NEVER)
-        if starts.size != order.size:
-            first = np.minimum.reduceat(first, starts, axis=0)
-        if repeat > 1:
-            first = np.repeat(first, repeat, axis=1)
-        g_meter, g_slot = meter[starts], slot[starts]
-        for s in np.unique(g_slot).tolist():
-            lo = s * per_day - offset  # where this slot's first interval lands in the window
-            a, b = max(lo, 0), min(lo + per_day, width)
-            if a >= b:
+        step = part.interval_s * 1_000_000
+        for s in touched:
+            lo = max(start_us - base_us - s * _DAY_US, 0)
+            hi = min(end_us - base_us - s * _DAY_US, _DAY_US)
+            if lo % step or hi % step:
+                raise ValueError(f"the local day does not fall on {part.interval_s} s boundaries")
+            chosen = np.flatnonzero(part.slot == s)
+            if not chosen.size:
                 continue
-            rows = g_slot == s
-            grid[g_meter[rows], a:b] = first[rows, a - lo : b - lo]
-    return Arrivals(grid.max(axis=1), grid.min(axis=1))
+            order = chosen[np.lexsort((part.registered_us[chosen], part.meter[chosen]))]
+            meter, registered = part.meter[order], part.registered_us[order]
+            present = counted[part.status[order, lo // step : hi // step] & 0x7]
+            starts = np.flatnonzero(np.r_[True, meter[1:] != meter[:-1]])
+            done = np.where(present.all(axis=1), registered, NEVER)
+            some = np.where(present.any(axis=1), registered, NEVER)
+            group_done = done[starts]
+            lengths = np.diff(np.r_[starts, meter.size])
+            _fold(group_done, np.flatnonzero(lengths > 1), starts, lengths, present, registered)
+            complete[meter[starts], column[s]] = group_done
+            begun[meter[starts], column[s]] = np.minimum.reduceat(some, starts)
+    if not touched:
+        never = np.full(meters, NEVER, np.int64)
+        return Arrivals(never, never.copy())
+    return Arrivals(complete.max(axis=1), begun.min(axis=1))
+
+
+def _fold(
+    done: NDArray[np.int64],
+    groups: NDArray[np.intp],
+    starts: NDArray[np.intp],
+    lengths: NDArray[np.intp],
+    present: NDArray[np.bool_],
+    registered: NDArray[np.int64],
+) -> None:
+    """For days with several versions: the first version by which the union is complete."""
+    if not groups.size:
+        return
+    union = present[starts[groups]].copy()
+    result = done[groups].copy()
+    for k in range(1, int(lengths[groups].max())):
+        alive = np.flatnonzero(lengths[groups] > k)
+        rows = starts[groups[alive]] + k
+        union[alive] |= present[rows]
+        newly = (result[alive] == NEVER) & union[alive].all(axis=1)
+        result[alive[newly]] = registered[rows[newly]]
+    done[groups] = result
 
 
 def _day_start(day: date) -> datetime:
