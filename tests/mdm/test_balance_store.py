@@ -9,97 +9,17 @@ plus the losses is missing from the balance.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
-
-import numpy as np
 import pytest
 from sqlalchemy import Connection
 
 from metra.mdm.balance.run import substation_balance
 from metra.mdm.billing.inputs import ACTIVE_IMPORT
-from metra.mdm.estimation.methods import Method
-from metra.mdm.versions import NewDay, write
 from metra.profiles import load_profile
 from metra.store.errors import NotFound
-from metra.store.intervals import Origin, Quality, status_code
-from metra.store.masterdata import Entity, create
+from tests.mdm.balance_case import DAY, N_DAYS, THEFT, network
 from tests.mdm.synthetic import true_values
 
 PL = load_profile("pl")
-DAY = date(2025, 6, 18)  # a Wednesday, UTC+2 in Warsaw
-FIRST = DAY - timedelta(days=29)
-N_DAYS = 31
-ON = date(2025, 1, 1)
-VALID = status_code(Origin.REMOTE, Quality.VALID)
-THEFT = slice(29 * 96 + 32, 29 * 96 + 48)  # 10:00-14:00 local on DAY = 08:00-12:00 UTC
-
-
-def _meter(conn: Connection, serial: str) -> UUID:
-    return create(conn, Entity.METER, {"serial": serial}, effective=ON)
-
-
-def _customer(conn: Connection, feeder: UUID, serial: str, grid: dict[str, object]) -> UUID:
-    meter = _meter(conn, serial)
-    delivery = create(conn, Entity.DELIVERY_POINT, {"feeder_id": feeder}, effective=ON)
-    create(
-        conn,
-        Entity.METERING_POINT,
-        {"delivery_point_id": delivery, "meter_id": meter, "role": "main", **grid},
-        effective=ON,
-    )
-    return meter
-
-
-def _serve(conn: Connection, meter: UUID, kwh: np.ndarray) -> None:
-    write(
-        conn,
-        [
-            NewDay(
-                meter,
-                ACTIVE_IMPORT,
-                FIRST + timedelta(days=d),
-                900,
-                kwh[d * 96 : (d + 1) * 96] * 1000.0,  # meters store Wh
-                np.full(96, VALID, np.uint16),
-                np.full(96, Method.MEASURED, np.uint8),
-                1,
-                [],
-            )
-            for d in range(N_DAYS)
-        ],
-        at=datetime(2025, 6, 20, tzinfo=UTC),
-    )
-
-
-def _network(
-    conn: Connection,
-    metered: np.ndarray,
-    truth: np.ndarray,
-    grid: dict[str, object] | None = None,
-) -> list[str]:
-    """Master data and served data; returns the customer serials in row order."""
-    station_meter, f1_meter = _meter(conn, "BAL-SS1"), _meter(conn, "BAL-F1")
-    station = create(
-        conn,
-        Entity.SUBSTATION,
-        {"code": "SS-1", "kind": "MV/LV", "balancing_meter_id": station_meter},
-        effective=ON,
-    )
-    f1 = create(
-        conn,
-        Entity.FEEDER,
-        {"substation_id": station, "code": "F1", "balancing_meter_id": f1_meter},
-        effective=ON,
-    )
-    f2 = create(conn, Entity.FEEDER, {"substation_id": station, "code": "F2"}, effective=ON)
-    serials = [f"C{i}" for i in range(6)]
-    for i, serial in enumerate(serials):
-        point = grid if grid is not None and i == 0 else {}
-        _serve(conn, _customer(conn, f1 if i < 3 else f2, serial, point), metered[i])
-    _serve(conn, station_meter, truth.sum(0) * 1.03)
-    _serve(conn, f1_meter, truth[:3].sum(0) * 1.03)
-    return serials
 
 
 def test_bal1_the_customer_stealing_known_energy_is_listed_first(conn: Connection) -> None:
@@ -110,7 +30,7 @@ def test_bal1_the_customer_stealing_known_energy_is_listed_first(conn: Connectio
     metered = truth.copy()
     metered[1, THEFT] *= 0.2
     stolen = float((truth[1, THEFT] * 0.8).sum())
-    _network(conn, metered, truth)
+    network(conn, metered, truth)
 
     report = substation_balance(conn, "SS-1", DAY, PL)
     today = slice(29 * 96 - 8, 30 * 96 - 8)  # local day = 22:00 UTC the day before, +24 h
@@ -144,7 +64,7 @@ def test_bal1_the_customer_stealing_known_energy_is_listed_first(conn: Connectio
 def test_bal1_normal_day_stays_within_the_permissible_imbalance(conn: Connection) -> None:
     """BAL-1: with only the 3 % losses the imbalance is 3 / 103 of the input (2.91 % < 10 %)."""
     truth = true_values(6, N_DAYS, seed=12)
-    _network(conn, truth.copy(), truth)
+    network(conn, truth.copy(), truth)
     report = substation_balance(conn, "SS-1", DAY, PL)
     station = report.substation.result
     assert station is not None
@@ -157,7 +77,7 @@ def test_bal1_a_stopped_meter_is_flagged_zero_and_listed_first(conn: Connection)
     truth = true_values(6, N_DAYS, seed=13)
     metered = truth.copy()
     metered[4, 29 * 96 - 8 : 30 * 96] = 0.0
-    serials = _network(conn, metered, truth)
+    serials = network(conn, metered, truth)
     report = substation_balance(conn, "SS-1", DAY, PL)
     station = report.substation.result
     assert station is not None and station.imbalance_percent > 5.0  # losses alone: 2.9 %
@@ -181,7 +101,7 @@ def test_bal1_line_losses_of_a_meter_before_the_boundary_count_in_the_balance(
         "loss_line_km": 0.2,
         "loss_line_kv": 0.4,
     }
-    _network(conn, truth.copy(), truth, grid)
+    network(conn, truth.copy(), truth, grid)
     report = substation_balance(conn, "SS-1", DAY, PL)
     today = slice(29 * 96 - 8, 30 * 96 - 8)
     p = truth[0, today] * 4

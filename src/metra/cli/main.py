@@ -7,6 +7,8 @@ import typer
 from metra import __version__
 
 from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, kpi_cmd, read_cmd, serve_cmd, users_cmd
+from .balance_cmd import balance_command
+from .billing_cmd import billing_command
 
 app = typer.Typer(
     name="metra",
@@ -39,3 +41,5 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(users_cmd.app, name="users")
 app.command("serve")(serve_cmd.serve_command)
 app.command("kpi")(kpi_cmd.kpi_command)
+app.command("balance")(balance_command)
+app.command("billing")(billing_command)

@@ -17,7 +17,7 @@ the same intervals in which the imbalance appears. Each customer therefore gets
   point whose like days had none);
 
 and `score = 0.5 max(correlation, 0) + 0.5 explained + 0.25 per flag`, at most 1. The list is
-ordered by score for inspection; it is evidence for a field visit, not a verdict.
+ordered by score (from 0.05) for inspection; it is evidence for a field visit, not a verdict.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import numpy as np
 from metra.mdm.batch import Bools, Floats, Ints
 
 _FLAG_WEIGHT = 0.25
+LISTED_FROM = 0.05
+"""Scores below this are noise around a customer's own pattern and are not listed."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def balance(
     for row in range(customers.shape[0]):
         score = 0.5 * max(float(correlation[row]), 0.0) + 0.5 * float(explained[row])
         score = min(1.0, score + _FLAG_WEIGHT * len(flags[row]))
-        if score > 0:
+        if score >= LISTED_FROM:
             suspects.append(
                 Suspect(
                     row=row,

@@ -211,6 +211,8 @@ def compute(
         tan_month = np.where(sum_a > 0, sum_r / np.where(sum_a > 0, sum_a, 1.0), np.nan)
     outside = tan > limit[:, None]
     minutes_day = _per_day_sum(outside.astype(np.float64), starts) * axis.interval_s / 60.0
+    if r1 is None:  # no reactive channel: compliance unknown, not "never outside"
+        minutes_day[:] = np.nan
     excess = _max_with_index(np.where(outside, tan - limit[:, None], np.nan))
 
     hour_starts = axis.hour_starts()
