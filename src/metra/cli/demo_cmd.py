@@ -32,6 +32,15 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_row("alarms", f"{summary['alarms']:,}")
     for day, rate in summary["collection_rate_percent_per_day"].items():
         table.add_row(f"collected {day}", f"{rate:.2f} %")
+    kpi = summary.get("kpi")
+    if kpi:
+        for f in kpi["acquisition"]:
+            figure = "-" if f["percent"] is None else f"{f['percent']:.2f} %"
+            state = "running" if f["met"] is None else ("met" if f["met"] else "MISSED")
+            table.add_row(
+                f"KPI {kpi['day']} {f['checkpoint']}",
+                f"{figure} (target {f['target_percent']:g} %, {state})",
+            )
     table.add_row("seconds", str(summary["seconds"]))
     console.print(table)
 
