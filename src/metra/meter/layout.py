@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from .basic_objects import basic_objects, clock_object
+from .calendar_objects import calendar_objects
 from .control import control_objects
 from .firmware import image_transfer
 from .objects import ObjectTable
@@ -30,6 +31,7 @@ def object_table(phases: int) -> ObjectTable:
             *register_objects(phases),
             *profile_objects(),
             *control_objects(),
+            *calendar_objects(),
             image_transfer(),
             *security_objects(),
             *association_objects(),

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from metra.dlms.acse import Mechanism
 from metra.dlms.cosem import _shape
 from metra.dlms.cosem.access import AccessRights
+from metra.dlms.cosem.calendar import SpecialDayEntry
 from metra.dlms.cosem.enums import KeyId
 from metra.dlms.cosem.security import KeyData
 from metra.dlms.counters import InvocationCounter, ReplayGuard
@@ -58,6 +59,7 @@ from .layout import object_table
 from .measurement import Instant, MeasurementModel
 from .objects import ObjectTable, Role, who
 from .supply import Supply
+from .tariff import Calendar, CalendarError, TariffSchedule, TariffTables, default_tables
 
 __all__ = ["SAPS", "Interface", "VirtualMeter"]
 
@@ -96,6 +98,12 @@ class VirtualMeter:
         self.operator_public_key = operator_public_key
         self.firmware_public_key = firmware_public_key
         self.model = MeasurementModel(identity, profile, faults)
+        self.tariffs = TariffSchedule(default_tables(profile), self.model.epoch_utc)
+        self.model.tariffs = self.tariffs
+        self.passive_calendar: Calendar = self.tariffs.current.calendar
+        #: When the passive calendar becomes active by itself, and since when that was asked.
+        self.passive_activation: DateTime | None = None
+        self._activation_armed: datetime | None = None
         self.journals = Journals(faults)
         self.zone = ZoneInfo(profile.timezone)
         self._drift_origin = clock.now()
@@ -326,9 +334,58 @@ class VirtualMeter:
     # ------------------------------------------------------------------ housekeeping
 
     def housekeeping(self) -> None:
-        """Apply what time did since the last request (limiter trips, credit running out)
-        before anything is read or changed."""
-        self.supply.settle(self.now())
+        """Apply what time did since the last request (a scheduled calendar activation, limiter
+        trips, credit running out) before anything is read or changed."""
+        now = self.now()
+        due = self._activation_due()
+        if due is not None and due <= now:
+            try:
+                self._activate(max(due, self._activation_armed or due), "scheduled")
+            except CalendarError:
+                self.journals.add(
+                    Log.PARAMETER_CHANGE, now, EventCode.INVALID_COMMAND, "passive calendar"
+                )
+            self.passive_activation = self._activation_armed = None
+        self.supply.settle(now)
+
+    # ------------------------------------------------------------------ tariffs (MTR-7)
+
+    def _activation_due(self) -> datetime | None:
+        when = self.passive_activation
+        if when is None:
+            return None
+        try:
+            at = when.to_datetime()
+        except ValueError:
+            return None
+        return at if at.tzinfo is not None else at.replace(tzinfo=self.zone)
+
+    def schedule_passive_calendar(self, when: DateTime) -> None:
+        """``activate_passive_calendar_time``: activate then (a wildcard time: never)."""
+        self.passive_activation = when
+        self._activation_armed = self.now()
+
+    def activate_passive_calendar(self, at: datetime, ctx: RequestContext) -> None:
+        """Method ``activate_passive_calendar``: the passive calendar becomes the active one
+        from the next 15-minute boundary. Raises ``CalendarError`` for an inconsistent one."""
+        self._activate(at, who(ctx))
+
+    def _activate(self, at: datetime, by: str) -> None:
+        tables = TariffTables(self.passive_calendar, self.tariffs.current.special_days)
+        effective = self.tariffs.change(tables, at)
+        self.model.changed(effective)
+        name = self.passive_calendar.name.decode(errors="replace")
+        self.journals.add(
+            Log.PARAMETER_CHANGE,
+            at,
+            EventCode.PARAMETER_CHANGED,
+            f"activity calendar {name} active from {effective.isoformat()} by {by}",
+        )
+
+    def set_special_days(self, entries: tuple[SpecialDayEntry, ...], ctx: RequestContext) -> None:
+        """New special days table, effective from the next 15-minute boundary."""
+        tables = TariffTables(self.tariffs.current.calendar, entries)
+        self.model.changed(self.tariffs.change(tables, self.now()))
 
     def press_button(self) -> bool:
         """The customer presses the meter's button (a local, manual action): reconnects when
