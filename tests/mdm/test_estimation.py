@@ -122,7 +122,7 @@ def test_dq6_conventional_meter_from_average_daily_flow_and_standard_profile() -
     days = [date(2025, 4, 1), date(2025, 4, 2)]
     values = from_standard_profile(
         np.array([10.0, 4.0]), 3, days, StandardLoadProfile(shapes, season), PROFILE
-    )
+    ).values
     assert values.shape == (2, 192)
     assert values[0, :96].sum() == pytest.approx(10.0 * 1.0 / 1.1)
     assert values[1, 96:].sum() == pytest.approx(4.0 / 1.1)

@@ -9,6 +9,7 @@ from metra.mdm.estimation.correction import (
 from metra.mdm.estimation.estimate import Estimate, estimate
 from metra.mdm.estimation.methods import Kind, Method, kind_of
 from metra.mdm.estimation.substitute import (
+    ConventionalEstimate,
     Reserve,
     StandardLoadProfile,
     Substation,
@@ -16,6 +17,7 @@ from metra.mdm.estimation.substitute import (
 )
 
 __all__ = [
+    "ConventionalEstimate",
     "Correction",
     "Estimate",
     "Kind",

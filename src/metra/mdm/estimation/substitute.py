@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from metra.mdm.batch import Bools, Floats, Ints
+from metra.mdm.batch import Bools, Codes, Floats, Ints
 from metra.mdm.estimation.like_day import day_types
+from metra.mdm.estimation.methods import Method, determined_status
 from metra.profiles.model import Profile
 
 
@@ -77,11 +80,47 @@ class StandardLoadProfile:
 
     `shapes` has shape (3, intervals per day), each row summing to 1; `season[month - 1]` is the
     month's daily energy relative to the yearly mean. The published shapes (PL: the DSOs'
-    standard profiles per tariff group) belong in the jurisdiction's data.
+    standard profiles per tariff group) belong in the jurisdiction's data; `name` says which
+    one was used (DQ-9).
     """
 
     shapes: Floats
     season: Floats
+    name: str = "standard load profile"
+
+
+@dataclass(frozen=True)
+class ConventionalEstimate:
+    """Substitute intervals of conventional meters with their method, status and sources."""
+
+    values: Floats
+    method: NDArray[np.uint8]
+    status: Codes
+    average_daily: Floats
+    reference_month: int
+    period: str
+    slp: StandardLoadProfile
+    days: list[date]
+
+    def provenance(self, row: int) -> list[dict[str, Any]]:
+        """Method, inputs and sources of meter `row`'s substitute values (DQ-9)."""
+        months = sorted({d.month for d in self.days})
+        reference = float(self.slp.season[self.reference_month - 1])
+        return [
+            {
+                "method": "standard_profile",
+                "first": 0,
+                "last": int(self.values.shape[1]) - 1,
+                "inputs": {
+                    "average_daily": float(self.average_daily[row]),
+                    "reference_month": self.reference_month,
+                    "season_ratio": {
+                        str(m): float(self.slp.season[m - 1]) / reference for m in months
+                    },
+                },
+                "sources": [f"billing period {self.period}", self.slp.name],
+            }
+        ]
 
 
 def from_standard_profile(
@@ -90,16 +129,29 @@ def from_standard_profile(
     days: list[date],
     slp: StandardLoadProfile,
     profile: Profile,
-) -> Floats:
-    """Intervals of conventional meters over `days` from the last billing period's daily mean.
+    *,
+    period: str = "last",
+) -> ConventionalEstimate:
+    """Intervals of conventional meters over `days` from a billing period's daily mean (DQ-6).
 
-    `average_daily[m]` is meter m's mean daily flow in the last billing period, whose month is
-    `reference_month`; each day gets that flow times season(day) / season(reference) and is
-    spread by the day type's shape. Shape (meters, days x intervals per day).
+    `average_daily[m]` is meter m's mean daily flow in the last billing period (S1 15.3: or
+    the next one when there is no last), named by `period`, whose month is `reference_month`;
+    each day gets that flow times season(day) / season(reference) and is spread by the day
+    type's shape (holidays as Sundays). Values have shape (meters, days x intervals per day).
     """
     types = day_types(profile, days)
     months = np.array([d.month - 1 for d in days])
     ratio = slp.season[months] / slp.season[reference_month - 1]
     daily = average_daily[:, None] * ratio[None, :]
     shaped = daily[:, :, None] * slp.shapes[types][None, :, :]
-    return np.asarray(shaped.reshape(average_daily.size, -1), np.float64)
+    values = np.asarray(shaped.reshape(average_daily.size, -1), np.float64)
+    return ConventionalEstimate(
+        values,
+        np.full(values.shape, Method.STANDARD_PROFILE, np.uint8),
+        determined_status(values.shape),
+        np.asarray(average_daily, np.float64),
+        reference_month,
+        period,
+        slp,
+        list(days),
+    )
