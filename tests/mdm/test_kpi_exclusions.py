@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
 from uuid import UUID
 
 import pytest
 from sqlalchemy import Connection
 
 from metra.mdm.kpi import ExclusionReason, ExclusionRefused, exclusions, record_exclusion
+from metra.profiles import ProfileError, load_profile, load_profile_file
 from metra.profiles.model import KPI_EXCLUSION_REASONS
 from metra.store import audit
 from metra.store.masterdata import Entity, create
@@ -81,3 +84,33 @@ def test_kpi2_undocumented_or_malformed_exclusion_is_refused(
     with pytest.raises(ExclusionRefused, match=problem):
         record_exclusion(conn, **args)  # type: ignore[arg-type]
     assert exclusions(conn, START - timedelta(days=1), START + timedelta(days=1)) == []
+
+
+N7 = '  ["customer_no_access"],\n]'
+N3 = '  ["customer_no_access", "grid_failure"],\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (N3 + N7, N7, "needs one list per kpi.acquisition checkpoint"),
+        (N7, '  ["weather"],\n]', "'weather' is not one of"),
+        (N7, '  ["customer_no_access", "customer_no_access"],\n]', "must not repeat"),
+    ],
+)
+def test_kpi2_profile_checkpoint_exclusions_are_validated(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    """The PL list (S1 16.11: both reasons at n+1 and n+3, only the customer's fault at n+7)
+    loads; a list per checkpoint with known reasons is required."""
+    assert load_profile("pl").kpi.checkpoint_exclusions == (
+        ("customer_no_access", "grid_failure"),
+        ("customer_no_access", "grid_failure"),
+        ("customer_no_access",),
+    )
+    text = (resources.files("metra.profiles") / "data" / "pl.toml").read_text("utf-8")
+    assert text.count(old) == 1
+    path = tmp_path / "pl.toml"
+    path.write_text(text.replace(old, new), "utf-8")
+    with pytest.raises(ProfileError, match=problem):
+        load_profile_file(path)
