@@ -9,6 +9,7 @@ from metra import __version__
 from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, kpi_cmd, read_cmd, serve_cmd, users_cmd
 from .balance_cmd import balance_command
 from .billing_cmd import billing_command
+from .command_cmd import app as command_app
 
 app = typer.Typer(
     name="metra",
@@ -43,3 +44,4 @@ app.command("serve")(serve_cmd.serve_command)
 app.command("kpi")(kpi_cmd.kpi_command)
 app.command("balance")(balance_command)
 app.command("billing")(billing_command)
+app.add_typer(command_app, name="command")

@@ -1,0 +1,429 @@
+"""``metra command``: submit, approve, list, show, cancel and run commands to meters.
+
+Every sub-command acts as a named user who logs in first (``--as``; password and, where the
+profile asks, a TOTP code from a hidden prompt or standard input, never from arguments), so each
+request, approval and cancellation is attributed in the audit trail. The command line runs on the
+central system itself, so its source address is the loopback address: breaker and firmware
+commands work from here only if the installation lists the console in its controlled zone
+(``--zones`` / ``METRA_CONTROLLED_ZONES``, comma-separated networks; none by default).
+
+``run`` executes one pass of the queue against meters whose addresses come from a fleet inventory
+(the store does not keep communication addresses yet), with the meters' keys from the key store
+(``METRA_MASTER_KEY``), signing CMD-6 commands with the operator's private key (a PEM file only
+its owner may read) and checking firmware with the vendor's public key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import stat
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Connection
+
+from metra.headend.collector import MeterTarget
+from metra.headend.command_exec import CommandExecutor, ExecutorSettings
+from metra.headend.command_runner import CommandRunner
+from metra.headend.errors import HeadEndError
+from metra.headend.firmware import FirmwareStore
+from metra.headend.importer import read_file
+from metra.headend.keystore import KeyStore, MasterKey
+from metra.profiles import Profile, ProfileError, load_profile
+from metra.profiles.model import COMMAND_KINDS
+from metra.security import command_requests, login, users
+from metra.security.errors import SecurityLayerError
+from metra.security.roles import Permission, Principal, require
+from metra.security.safeguards import CommandPolicy
+from metra.security.sealing import SecretBox
+from metra.store import commands, make_engine
+from metra.store.errors import StoreError
+from metra.store.masterdata import Entity, find
+
+from .common import fail, parse_hex
+
+app = typer.Typer(help="Commands to meters: submit, approve, list, show, cancel, run.")
+
+DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
+PROFILE = typer.Option(..., "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
+ACTOR = typer.Option(..., "--as", help="The user acting (logs in first).")
+ZONES = typer.Option(
+    "",
+    "--zones",
+    envvar="METRA_CONTROLLED_ZONES",
+    help="Controlled-zone networks, comma-separated (breaker and firmware commands).",
+)
+SOURCE = "127.0.0.1"
+
+
+def _secret(prompt: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"{prompt}: ")
+    line = sys.stdin.readline()
+    if not line:
+        fail(f"{prompt}: nothing on standard input")
+    return line.rstrip("\r\n")
+
+
+def _profile(code: str) -> Profile:
+    try:
+        return load_profile(code)
+    except ProfileError as exc:
+        fail(str(exc))
+
+
+def _policy(zones: str) -> CommandPolicy:
+    try:
+        return CommandPolicy.parse(zones.split(","))
+    except SecurityLayerError as exc:
+        fail(str(exc))
+
+
+def _log_in(conn: Connection, username: str, profile: Profile) -> Principal:
+    """Log in within its own committed transaction, so a failure counts (SEC-5)."""
+    try:
+        with conn.begin():
+            password = _secret(f"password for {username}")
+            user = users.find(conn, username)
+            code = box = None
+            if user is not None and user.totp_enrolled:
+                box = SecretBox.from_env()
+                code = _secret("TOTP code")
+            result = login.login(
+                conn,
+                username,
+                password,
+                policy=profile.passwords,
+                source_address=SOURCE,
+                totp_code=code,
+                box=box,
+            )
+            if result.restricted:
+                fail(f"{username} must first change the password and enrol TOTP")
+            return login.authenticate(conn, result.token)
+    except SecurityLayerError as exc:
+        fail(f"log-in refused: {exc}")
+
+
+def _meters(conn: Connection, serials: list[str]) -> list[UUID]:
+    found = []
+    for serial in serials:
+        ids = find(conn, Entity.METER, date.today(), serial=serial)
+        if not ids:
+            fail(f"no meter with serial {serial!r}")
+        found.append(ids[0])
+    return found
+
+
+def _params(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON when they parse (numbers, true, lists), else text."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--param needs key=value, not {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _when(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at {text!r} is not an ISO 8601 time")
+    if when.tzinfo is None:
+        fail("--at needs a UTC offset (e.g. 2026-03-02T10:00+01:00)")
+    return when
+
+
+def _print(value: Any) -> None:
+    typer.echo(json.dumps(value, default=str, ensure_ascii=False, sort_keys=True))
+
+
+def _command_json(conn: Connection, cmd: commands.Command) -> dict[str, Any]:
+    return {
+        "id": str(cmd.id),
+        "request": str(commands.request_of(conn, cmd.id)),
+        "meter": str(cmd.meter_id),
+        "kind": cmd.kind,
+        "status": cmd.status,
+        "priority": "high" if cmd.priority == commands.Priority.HIGH else "normal",
+        "params": cmd.params,
+        "not_before": cmd.not_before,
+        "deadline": cmd.deadline,
+        "attempts": commands.attempts(conn, cmd.id),
+        "result": cmd.result,
+    }
+
+
+@app.command("submit")
+def submit_command(
+    kind: str = typer.Argument(..., help=f"One of: {', '.join(COMMAND_KINDS)}."),
+    meter: list[str] = typer.Option(..., "--meter", help="Meter serial (repeat for several)."),
+    param: list[str] = typer.Option([], "--param", help="key=value (e.g. watts=5000)."),
+    at: str | None = typer.Option(None, "--at", help="Execution time, ISO 8601 with offset."),
+    emergency: bool = typer.Option(False, "--emergency", help="Emergency (rationing) mode."),
+    prepayment: bool = typer.Option(False, "--prepayment", help="A prepayment disconnection."),
+    reason: str | None = typer.Option(None, "--reason", help="Why (required in emergency)."),
+    request_id: str | None = typer.Option(None, "--id", help="Request id (idempotent retry)."),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+    zones: str = ZONES,
+) -> None:
+    """Submit a request; prints its id, status and the approvals it still needs."""
+    rules, policy = _profile(profile), _policy(zones)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            refused: SecurityLayerError | None = None
+            with conn.begin():
+                try:
+                    done = command_requests.submit(
+                        conn,
+                        who,
+                        rules,
+                        policy,
+                        kind,
+                        _meters(conn, meter),
+                        source_address=SOURCE,
+                        params=_params(param),
+                        request_id=UUID(request_id) if request_id else None,
+                        reason=reason,
+                        emergency=emergency,
+                        prepayment=prepayment,
+                        execute_at=_when(at),
+                    )
+                except SecurityLayerError as exc:
+                    refused = exc  # the security event is committed with this transaction
+            if refused is not None:
+                fail(str(refused))
+    except (StoreError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    _print(
+        {
+            "request": str(done.request_id),
+            "status": done.status,
+            "approvals_required": done.approvals_required,
+            "commands": [str(c) for c in done.command_ids],
+            "created": done.created,
+        }
+    )
+
+
+@app.command("approve")
+def approve_command(
+    request_id: str = typer.Argument(..., help="The request to approve."),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+    zones: str = ZONES,
+) -> None:
+    """Approve another person's request (never one's own, SEC-4)."""
+    rules, policy = _profile(profile), _policy(zones)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            refused: SecurityLayerError | None = None
+            with conn.begin():
+                try:
+                    request = command_requests.approve(
+                        conn, who, policy, UUID(request_id), source_address=SOURCE
+                    )
+                except SecurityLayerError as exc:
+                    refused = exc
+            if refused is not None:
+                fail(str(refused))
+    except (StoreError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    _print({"request": request_id, "status": request.status, "approvers": request.approvers})
+
+
+@app.command("cancel")
+def cancel_command(
+    request_id: str = typer.Argument(..., help="The request whose unsent commands stop."),
+    reason: str | None = typer.Option(None, "--reason"),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+) -> None:
+    """Cancel every command of a request not yet sent."""
+    rules = _profile(profile)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            with conn.begin():
+                gone = command_requests.cancel(
+                    conn, who, UUID(request_id), source_address=SOURCE, reason=reason
+                )
+    except (StoreError, SecurityLayerError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    _print({"request": request_id, "cancelled": [str(c) for c in gone]})
+
+
+@app.command("list")
+def list_command(
+    status: commands.Status | None = typer.Option(None, "--status"),
+    awaiting: bool = typer.Option(False, "--awaiting", help="The approvals inbox instead."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+) -> None:
+    """Commands newest first (JSON lines), or the requests awaiting a second person."""
+    rules = _profile(profile)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            require(who, Permission.EVENTS_READ)
+            if awaiting:
+                for request in commands.requests_awaiting(conn, limit):
+                    _print(request.__dict__)
+                return
+            for cmd in commands.listing(conn, status=status, limit=limit):
+                _print(_command_json(conn, cmd))
+    except SecurityLayerError as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+@app.command("show")
+def show_command(
+    ident: str = typer.Argument(..., help="A command or request id."),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+) -> None:
+    """A command with its history, or a request with its approvers and commands."""
+    rules = _profile(profile)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            require(who, Permission.EVENTS_READ)
+            key = UUID(ident)
+            request = commands.find_request(conn, key)
+            if request is not None:
+                body = dict(request.__dict__)
+                body["commands"] = [_command_json(conn, c) for c in commands.of_request(conn, key)]
+                _print(body)
+                return
+            cmd = commands.get(conn, key)
+            body = _command_json(conn, cmd)
+            body["history"] = [t.__dict__ for t in commands.history(conn, key)]
+            _print(body)
+    except (StoreError, SecurityLayerError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+def _private_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The operator's signing key from a PEM file only its owner may read."""
+    try:
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            fail(f"{path} is open to group or others: chmod 600 it")
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        fail(f"operator key {path}: {exc}")
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        fail("the operator key must be an EC (P-256) private key")
+    return key
+
+
+def _public_key(path: Path) -> ec.EllipticCurvePublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        fail(f"vendor key {path}: {exc}")
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        fail("the vendor key must be an EC public key")
+    return key
+
+
+@app.command("run")
+def run_command(
+    inventory: Path = typer.Option(..., "--inventory", help="Fleet inventory (addresses)."),
+    kek: str = typer.Option(..., "--kek", envvar="METRA_KEK", help="The inventory's KEK (hex)."),
+    operator_key: Path | None = typer.Option(
+        None, "--operator-key", help="PEM private key signing CMD-6 commands."
+    ),
+    vendor_key: Path | None = typer.Option(
+        None, "--vendor-key", help="PEM public key of the firmware vendor."
+    ),
+    client_title: str = typer.Option(
+        "4d45543030303031", "--system-title", help="The head-end's system title (hex)."
+    ),
+    db: str = DB,
+    profile: str = PROFILE,
+) -> None:
+    """Execute one pass of the command queue; prints one JSON line per command handled."""
+    rules = _profile(profile)
+    try:
+        meters = read_file(inventory, parse_hex(kek, "--kek"))
+        keystore = KeyStore(MasterKey.load(os.environ))
+    except HeadEndError as exc:
+        fail(str(exc))
+    engine = make_engine(db)
+    targets: dict[UUID, MeterTarget] = {}
+    with engine.connect() as conn:
+        for m in meters:
+            ids = find(conn, Entity.METER, date.today(), serial=m.serial)
+            if ids and m.address is not None:
+                targets[ids[0]] = MeterTarget(
+                    ids[0], m.serial, m.system_title, m.address.host, m.address.port
+                )
+    executor = CommandExecutor(
+        ExecutorSettings(
+            parse_hex(client_title, "--system-title", length=8),
+            operator_key=_private_key(operator_key) if operator_key else None,
+        )
+    )
+    runner = CommandRunner(
+        engine,
+        keystore,
+        rules,
+        executor,
+        firmware=FirmwareStore(_public_key(vendor_key)) if vendor_key else None,
+    )
+    try:
+        results = asyncio.run(runner.run_once(targets))
+    finally:
+        runner.close()
+        engine.dispose()
+    for r in results:
+        _print(
+            {
+                "command": str(r.command_id),
+                "meter": str(r.meter_id),
+                "kind": r.kind,
+                "status": r.status,
+                "reason": r.reason,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )

@@ -1,0 +1,149 @@
+"""``metra command`` end to end on an SQLite file against a running virtual fleet: a bulk
+disconnection submitted by one person, refused to her own approval, approved by a second, executed
+by ``run`` with signed commands and confirmed by read-back (SEC-4, SEC-6, CMD-6, STO-5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from typer.testing import CliRunner
+
+from metra.cli.main import app
+from metra.headend.importer import import_file
+from metra.headend.keystore import KeyStore, MasterKey
+from metra.meter.fleet import Fleet, FleetConfig
+from metra.profiles import load_profile
+from metra.security import users
+from metra.security.roles import Principal, Role
+from metra.security.sealing import SecretBox
+from metra.security.totp import totp
+from metra.store import make_engine, migrate
+
+KEY = "33" * 32
+KEK = "44" * 32
+
+
+@pytest.fixture
+def fleet() -> Iterator[Fleet]:
+    """A fleet served from its own event loop, so the CLI can run its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    made = Fleet(FleetConfig(meters=2, seed=5))
+    asyncio.run_coroutine_threadsafe(made.start(), loop).result(20)
+    try:
+        yield made
+    finally:
+        asyncio.run_coroutine_threadsafe(made.stop(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def _people(db: str) -> dict[str, bytes]:
+    """ann and bob, service engineers with passwords and TOTP, made by the administrator."""
+    pl = load_profile("pl")
+    box = SecretBox.from_env()
+    engine = make_engine(db)
+    seeds = {}
+    with engine.begin() as c:
+        root_id, _ = users.bootstrap(c, "root")
+        root = Principal(root_id, "root", frozenset({Role.ADMINISTRATOR}))
+        for name in ("ann", "bob"):
+            uid = users.create(c, root, name, policy=pl.passwords, initial_password="Initial-pw-1!")
+            users.grant(c, root, uid, Role.SERVICE)
+            users.change_password(
+                c, uid, "Initial-pw-1!", f"Strong-pw-{len(name)}9!x", policy=pl.passwords
+            )
+            seeds[name] = users.enrol_totp(c, uid, box)
+    engine.dispose()
+    return seeds
+
+
+def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fleet: Fleet
+) -> None:
+    db = str(tmp_path / "m.db")
+    migrate(db)
+    for name, value in {
+        "METRA_DB": db,
+        "METRA_PROFILE": "pl",
+        "METRA_MASTER_KEY": KEY,
+        "METRA_KEK": KEK,
+        "METRA_CONTROLLED_ZONES": "127.0.0.1/32",
+    }.items():
+        monkeypatch.setenv(name, value)
+    inventory = tmp_path / "inventory.json"
+    fleet.write_inventory(inventory, bytes.fromhex(KEK))
+    engine = make_engine(db)
+    import_file(
+        engine,
+        KeyStore(MasterKey.load()),
+        inventory,
+        bytes.fromhex(KEK),
+        at=datetime.now(UTC),
+        by="import",
+    )
+    engine.dispose()
+    seeds = _people(db)
+    operator = tmp_path / "operator.pem"
+    operator.write_bytes(
+        fleet.operator_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    operator.chmod(0o600)
+    step = [-30.0, 0.0, 30.0]  # each log-in uses a newer TOTP step (replays are refused)
+
+    def as_(name: str, n: int) -> str:
+        code = totp(seeds[name], time.time() + step[n])
+        return f"Strong-pw-{len(name)}9!x\n{code}\n"
+
+    run = CliRunner().invoke
+    serials = [m.identity.serial for m in fleet.meters]
+    out = run(
+        app,
+        [
+            "command",
+            "submit",
+            "disconnect",
+            "--meter",
+            serials[0],
+            "--meter",
+            serials[1],
+            "--as",
+            "ann",
+        ],
+        input=as_("ann", 0),
+    )
+    assert out.exit_code == 0, out.output
+    submitted = json.loads(out.output.strip().splitlines()[-1])
+    assert submitted["status"] == "awaiting_approval"
+    request = submitted["request"]
+    out = run(app, ["command", "approve", request, "--as", "ann"], input=as_("ann", 1))
+    assert out.exit_code != 0 and "self_approval" in out.output
+    out = run(app, ["command", "approve", request, "--as", "bob"], input=as_("bob", 0))
+    assert out.exit_code == 0, out.output
+    out = run(
+        app, ["command", "run", "--inventory", str(inventory), "--operator-key", str(operator)]
+    )
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.output.strip().splitlines()]
+    assert [line["status"] for line in lines] == ["confirmed", "confirmed"], lines
+    out = run(app, ["command", "show", request, "--as", "bob"], input=as_("bob", 1))
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output.strip().splitlines()[-1])
+    assert shown["approvers"] == ["bob"]
+    assert {c["status"] for c in shown["commands"]} == {"confirmed"}
+    out = run(app, ["audit", "verify"])
+    assert out.exit_code == 0 and out.output.startswith("ok:"), out.output
