@@ -203,3 +203,17 @@ def test_jur1_bad_billing_section_is_refused(
     path.write_text(text.replace(old, new, 1), "utf-8")
     with pytest.raises(ProfileError, match=field):
         load_profile_file(path)
+
+
+def test_bal2_meters_computed_in_chunks_equal_meters_computed_alone() -> None:
+    """BAL-2: the fleet is computed 256 meters at a time; row 299's figures match it alone."""
+    axis = _month("pl", date(2025, 6, 1), 900)
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0.1, 0.5, (300, axis.size))
+    r1 = a * rng.uniform(0.2, 0.6, (300, axis.size))
+    limits = np.linspace(0.3, 0.5, 300)
+    tariff = tariff_named(PL, "G12")
+    fleet = compute(axis, Quantities(a, reactive_inductive=r1), tariff, PL.billing, limits)
+    alone = compute(axis, Quantities(a[299:], reactive_inductive=r1[299:]), tariff, PL.billing, 0.5)
+    assert fleet.record(299) == alone.record(0)
+    assert fleet.energy_day.shape == (300, 30, 2)

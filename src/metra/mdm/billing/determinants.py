@@ -18,6 +18,7 @@ day reports how many intervals were missing so a bill is never silently based on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +169,11 @@ def _per_day_max(values: Floats, starts: Ints) -> Floats:
     return np.asarray(np.fmax.reduceat(values, starts, axis=1), np.float64)
 
 
+CHUNK = 256
+"""Meters per pass: a month of 256 meters (6 MB per array) keeps the temporaries of each step
+in the allocator's and the CPU's caches; whole-fleet arrays were 4 x slower."""
+
+
 def compute(
     axis: LocalAxis,
     quantities: Quantities,
@@ -176,6 +182,50 @@ def compute(
     tan_phi_limit: Floats | float,
 ) -> Determinants:
     """All determinants for the meters in `quantities` over the (local month) axis."""
+    meters = quantities.active_import.shape[0]
+    limit = np.broadcast_to(np.asarray(tan_phi_limit, np.float64), (meters,))
+    if meters <= CHUNK:
+        return _compute(axis, quantities, tariff, billing, limit)
+    parts = []
+    for start in range(0, meters, CHUNK):
+        rows = slice(start, start + CHUNK)
+        chunk = Quantities(
+            quantities.active_import[rows],
+            _rows(quantities.active_export, rows),
+            _rows(quantities.reactive_inductive, rows),
+            _rows(quantities.reactive_capacitive, rows),
+        )
+        parts.append(_compute(axis, chunk, tariff, billing, limit[rows]))
+    return _concatenate(parts)
+
+
+def _rows(values: Floats | None, rows: slice) -> Floats | None:
+    return None if values is None else values[rows]
+
+
+def _concatenate(parts: list[Determinants]) -> Determinants:
+    """Stack the per-chunk results along the meter axis."""
+    joined: dict[str, Any] = {}
+    for f in dataclasses.fields(Determinants):
+        values = [getattr(p, f.name) for p in parts]
+        if isinstance(values[0], Extreme):
+            joined[f.name] = Extreme(
+                np.concatenate([v.value for v in values]), np.concatenate([v.at for v in values])
+            )
+        elif isinstance(values[0], np.ndarray):
+            joined[f.name] = np.concatenate(values)
+        else:
+            joined[f.name] = values[0]
+    return Determinants(**joined)
+
+
+def _compute(
+    axis: LocalAxis,
+    quantities: Quantities,
+    tariff: Tariff,
+    billing: Billing,
+    limit: Floats,
+) -> Determinants:
     a = np.asarray(quantities.active_import, np.float64)
     meters, n = a.shape
     if n != axis.size:
@@ -197,7 +247,7 @@ def compute(
         best = _max_with_index(in_zone)
         demand_month[:, k], demand_at[:, k] = best.value, best.at
 
-    limit = np.broadcast_to(np.asarray(tan_phi_limit, np.float64), (meters,)).copy()
+    limit = np.array(limit, np.float64)
     r1 = quantities.reactive_inductive
     if r1 is None:
         tan = np.full(a.shape, np.nan)
