@@ -6,7 +6,17 @@ import typer
 
 from metra import __version__
 
-from . import audit_cmd, demo_cmd, dlms_cmd, fleet_cmd, kpi_cmd, read_cmd, serve_cmd, users_cmd
+from . import (
+    audit_cmd,
+    collect_cmd,
+    demo_cmd,
+    dlms_cmd,
+    fleet_cmd,
+    kpi_cmd,
+    read_cmd,
+    serve_cmd,
+    users_cmd,
+)
 from .balance_cmd import balance_command
 from .billing_cmd import billing_command
 from .command_cmd import app as command_app
@@ -38,6 +48,7 @@ app.add_typer(dlms_cmd.app, name="dlms")
 app.command("read")(read_cmd.read_command)
 app.command("fleet")(fleet_cmd.fleet_command)
 app.command("demo")(demo_cmd.demo_command)
+app.add_typer(collect_cmd.app, name="collect")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(users_cmd.app, name="users")
 app.command("serve")(serve_cmd.serve_command)
