@@ -20,10 +20,15 @@ from typer.testing import CliRunner
 from metra.cli.main import app
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
+from metra.dlms.cosem.push import SendDestinationAndMethod
 from metra.dlms.counters import InvocationCounter
 from metra.dlms.data import Array, Data, Enum, Integer, LongUnsigned, OctetString
 from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.protection import SecurityContext
+from metra.dlms.security import decipher_apdu
+from metra.dlms.wrapper import WrapperDecoder
+from metra.dlms.xdlms.codec import decode_apdu
+from metra.dlms.xdlms.notification import DataNotification
 from metra.meter.fleet import Fleet, FleetConfig
 from metra.meter.inventory import Inventory, InventoryMeter, read_inventory
 from metra.meter.tls import client_context
@@ -35,6 +40,7 @@ CLOCK = bytes((0, 0, 1, 0, 0, 255))
 LOAD_PROFILE = bytes((1, 0, 99, 1, 0, 255))
 DISCONNECT = bytes((0, 0, 96, 3, 10, 255))
 LIMITER = bytes((0, 0, 17, 0, 0, 255))
+HAN_INSTANT = bytes((0, 7, 25, 9, 0, 255))
 START = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 DAY = (dt.datetime(2026, 2, 27, tzinfo=dt.UTC), dt.datetime(2026, 2, 28, tzinfo=dt.UTC))
 
@@ -239,3 +245,45 @@ async def test_mtr6_cmd7_signed_disconnect_over_loopback_zeroes_the_profile(tmp_
         assert all(int(v) == 0 for row in rows for v in row[2:])  # type: ignore[union-attr]
     finally:
         await fleet.stop()
+
+
+@bounded
+async def test_acc1_han_push_reaches_the_customer_port_over_tcp(tmp_path: Path) -> None:
+    # ACC-1 end to end: the management client writes the HAN destination through DLMS; the fleet
+    # then delivers wrapper-framed DataNotifications there, ciphered with the meter's HAN key
+    # from the inventory. (Fleet clock at 20x so a 10-second push period passes quickly.)
+    frames: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = WrapperDecoder()
+        while data := await reader.read(4096):
+            for frame in decoder.feed(data):
+                frames.put_nowait(frame.payload)
+        writer.close()
+
+    port_server = await asyncio.start_server(receive, "127.0.0.1", 0)
+    port = port_server.sockets[0].getsockname()[1]
+    fleet, inventory = await started(tmp_path, meters=1, speed=20.0)
+    try:
+        meter = inventory.meters[0]
+        keys = meter.associations[1].wan
+        assert keys is not None and meter.han_key is not None
+        settings = ClientSettings(
+            mechanism=Mechanism.HLS_GMAC,
+            security=SecurityContext(CLIENT_TITLE, keys.encryption_key, keys.authentication_key),
+        )
+        where = SendDestinationAndMethod(0, f"127.0.0.1:{port}".encode()).to_data()
+        async with DlmsClient(endpoint(meter, 1), settings) as client:
+            await client.set(40, HAN_INSTANT, 3, where)
+        payloads = [await asyncio.wait_for(frames.get(), 10.0) for _ in range(2)]
+        for payload in payloads:
+            plain = decipher_apdu(
+                payload, ek=meter.han_key, ak=meter.han_key, system_title=meter.system_title
+            ).plaintext
+            push = decode_apdu(plain)
+            assert isinstance(push, DataNotification)
+            assert push.body[0] == OctetString(HAN_INSTANT)  # type: ignore[index]
+    finally:
+        await fleet.stop()
+        port_server.close()
+        await port_server.wait_closed()

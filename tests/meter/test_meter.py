@@ -3,7 +3,7 @@
 Proves: access rights per client (MTR-2), object list browsing, load profile by range and by
 entry (COL-2, COL-3), billing profiles (COL-4), journals (EVT-1, EVT-2), relay and signed
 commands (CMD-2, CMD-5, CMD-6), firmware signatures
-(MTR-4), key change (MTR-1), HAN push (ACC-1), communication module facts (COL-11), retry delay
+(MTR-4), key change (MTR-1), communication module facts (COL-11), retry delay
 and invalid commands journaled (MTR-3).
 """
 
@@ -33,7 +33,6 @@ from metra.dlms.data import (
 )
 from metra.dlms.keywrap import new_key, wrap_key
 from metra.dlms.protection import SecurityContext
-from metra.dlms.security import decipher_apdu
 from metra.dlms.server import SecurityAlarm, SecurityEvent, ServerAssociation
 from metra.dlms.signing import sign_raw
 from metra.dlms.xdlms.common import (
@@ -276,21 +275,6 @@ def test_invocation_counters_survive() -> None:
     again = make_meter()
     again.restore_counters(state)
     assert again.protection("wan", 2).counter.value == state["wan/2"]
-
-
-def test_han_push_is_off_until_enabled_and_ciphered_with_the_han_key() -> None:
-    # ACC-1
-    meter = make_meter()
-    meter.han_enabled = False
-    now = meter.now()
-    assert meter.han_push(now, now + timedelta(minutes=1)) == []
-    meter.han_enabled = True
-    pushes = meter.han_push(now, now + timedelta(seconds=30))
-    assert len(pushes) >= 2
-    plain = decipher_apdu(
-        pushes[0], ek=meter.secrets.han_key, ak=meter.secrets.han_key, system_title=None
-    )
-    assert plain.plaintext[0] == 0x0F
 
 
 def test_communication_module_facts_and_billing_profiles() -> None:

@@ -37,6 +37,7 @@ from metra.profiles import Profile, load_profile
 from .clock import FleetClock
 from .faults import FaultRates, MeterFaults
 from .fleet_faults import FaultyWriter, needs_faulty_writer
+from .fleet_push import PushSender
 from .fleet_serve import SERVER_ADDRESS, ServableMeter, Transport, serve_session
 from .identity import CUSTOMER_TYPES, MeterIdentity, MeterSecrets
 from .inventory import Inventory, InventoryAssociation, InventoryMeter, write_inventory
@@ -192,6 +193,8 @@ class Fleet:
         self.tls: FleetTls | None = None
         self.meters: list[FleetMeter] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self.pushes = PushSender()
+        self._pusher: asyncio.Task[None] | None = None
         now = self.clock.now()
         for index, identity in enumerate(_identities(config)):
             faults = None
@@ -234,9 +237,18 @@ class Fleet:
         except OSError:
             await self.stop()
             raise
+        self._pusher = asyncio.create_task(self.pushes.run(self._made))
+
+    def _made(self) -> list[ServableMeter]:
+        """The meters made so far (only they can have a push configured)."""
+        return [slot._meter for slot in self.meters if slot._meter is not None]
 
     async def stop(self) -> None:
-        """Stop listening and end every open session."""
+        """Stop pushing and listening, and end every open session."""
+        if self._pusher is not None:
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
+            self._pusher = None
         for slot in self.meters:
             if slot.server is not None:
                 slot.server.close()

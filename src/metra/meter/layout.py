@@ -15,6 +15,7 @@ from .control import control_objects
 from .firmware import image_transfer
 from .objects import ObjectTable
 from .profile_objects import profile_objects
+from .push_objects import push_objects
 from .registers import register_objects
 from .security_objects import association_objects, security_objects
 
@@ -32,6 +33,7 @@ def object_table(phases: int) -> ObjectTable:
             *profile_objects(),
             *control_objects(),
             *calendar_objects(),
+            *push_objects(),
             image_transfer(),
             *security_objects(),
             *association_objects(),

@@ -52,12 +52,12 @@ from metra.profiles.model import Profile
 from .clock import FleetClock
 from .faults import MeterFaults
 from .firmware import Image
-from .han import HanPush
 from .identity import KeySet, MeterIdentity, MeterSecrets
 from .journal import EventCode, Journals, Log
 from .layout import object_table
 from .measurement import Instant, MeasurementModel
 from .objects import ObjectTable, Role, who
+from .push import OutgoingPush, Pushes, factory_setups
 from .supply import Supply
 from .tariff import Calendar, CalendarError, TariffSchedule, TariffTables, default_tables
 
@@ -121,7 +121,7 @@ class VirtualMeter:
         self.low_credit_threshold = int(profile.prepayment.low_credit_threshold * 100)
         self.firmware_id = b"MTR-1.0.0"
         self.image = Image()
-        self.han = HanPush(self, enabled=profile.han.open_by_default)
+        self.pushes = Pushes(self, factory_setups(profile.han, identity.phases))
         self.role = Role.PUBLIC
         self.objects: ObjectTable = object_table(identity.phases)
         self.handler: CosemHandler = self
@@ -195,14 +195,15 @@ class VirtualMeter:
     def counter_state(self) -> dict[str, int]:
         """Invocation counters to persist (``"wan/1"`` -> next value), including the HAN one."""
         state = {f"{i}/{s}": c.value for (i, s), c in self._counters.items()}
-        state["han"] = self.han.counter.value
+        state["han"] = self.pushes.han_counter.value
         return state
 
     def restore_counters(self, state: Mapping[str, int]) -> None:
         """Continue from persisted counters (never go back: a reused counter reuses a GCM IV)."""
         for name, value in state.items():
             if name == "han":
-                self.han.counter = InvocationCounter(max(value, self.han.counter.value))
+                current_han = self.pushes.han_counter.value
+                self.pushes.han_counter = InvocationCounter(max(value, current_han))
                 continue
             interface, sap = name.split("/")
             key = (interface, int(sap))
@@ -393,17 +394,30 @@ class VirtualMeter:
         self.housekeeping()
         return self.supply.press_button(self.now())
 
-    # ------------------------------------------------------------------ HAN push (ACC-1)
+    # ------------------------------------------------------------------ pushes (ACC-1, COL-9)
 
-    def han_push(self, since: datetime, until: datetime) -> list[bytes]:
-        """The HAN DataNotifications due in ``(since, until]`` (meter time), ciphered with the
-        HAN key; nothing while the HAN port is closed (see :class:`~metra.meter.han.HanPush`)."""
-        return self.han.due(since, until)
+    def due_pushes(self, until: datetime | None = None) -> list[OutgoingPush]:
+        """Pushes due since the last call up to ``until`` (default: now), ciphered and ready
+        for the fleet to deliver (see :mod:`metra.meter.push`)."""
+        if not self.pushes.active:
+            return []
+        when = until or self.now()
+        self.housekeeping()
+        return self.pushes.due(when)
 
-    @property
-    def han_enabled(self) -> bool:
-        return self.han.enabled
+    def read(self, attribute: AttributeDescriptor) -> Data | DataAccessResult:
+        """An attribute's value as the meter itself sees it (for push object lists)."""
+        obj = self.objects.get((attribute.class_id, bytes(attribute.instance_id)))
+        attr = obj.attrs.get(attribute.attribute_id) if obj is not None else None
+        if attr is None:
+            return DataAccessResult.OBJECT_UNAVAILABLE
+        return attr.get(self, None)
 
-    @han_enabled.setter
-    def han_enabled(self, value: bool) -> None:
-        self.han.enabled = value
+    def wan_counter(self, sap: int) -> InvocationCounter:
+        """The WAN invocation counter of ``sap``'s keys, shared by its sessions and pushes."""
+        return self._counters.setdefault(("wan", sap), InvocationCounter())
+
+    def wan_keys(self, sap: int) -> tuple[bytes, bytes]:
+        """(encryption, authentication) keys of ``sap`` on the WAN interface now."""
+        keys = self._keys[("wan", sap)]
+        return keys.encryption_key, keys.authentication_key
