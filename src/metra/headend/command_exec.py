@@ -46,8 +46,10 @@ from metra.dlms.cosem.enums import (
     DisconnectTrigger,
     ImageTransferStatus,
     KeyId,
+    TransportService,
 )
 from metra.dlms.cosem.monitoring import EmergencyProfile
+from metra.dlms.cosem.push import SendDestinationAndMethod
 from metra.dlms.cosem.security import KeyData
 from metra.dlms.data import (
     Array,
@@ -71,8 +73,10 @@ from .keystore import AssociationKeys
 
 #: Class ids of the objects commands touch.
 DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8, 18, 64, 70, 71
-#: The HAN port's push switch (manufacturer-specific object of the virtual meter, ACC-2).
-HAN_PORT = Obis(0, 0, 96, 128, 1, 255)
+#: The HAN push setups (IDIS: 0-7 instantaneous values, 0-6 registers); the port sends nothing
+#: while their destination is empty (ACC-2).
+HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
+PUSH_SETUP_CLASS = 40
 
 
 class Delivery(StrEnum):
@@ -386,9 +390,20 @@ class CommandExecutor:
     # ---------------------------------------------------------------------------- HAN
 
     def _han(self, open_port: bool) -> Operation:
-        async def run(client: DlmsClient, _args: dict[str, Any]) -> dict[str, Any]:
-            await self._write_checked(client, DATA, HAN_PORT, 2, open_port, signed=False)
-            return {"han_open": open_port}
+        """HAN port (ACC-2): the meter's two HAN push setups (instantaneous values and
+        registers) get the customer device's address (TCP ``host:port``) to open the port and an
+        empty one to close it; confirmed by reading both destinations back."""
+
+        async def run(client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+            target = args.get("destination", "") if open_port else ""
+            if open_port and (not isinstance(target, str) or not target):
+                raise CommandFailed(
+                    "han_open needs the customer device's 'destination' (host:port)"
+                )
+            value = SendDestinationAndMethod(TransportService.TCP, target.encode()).to_data()
+            for setup in HAN_PUSH_SETUPS:
+                await self._write_checked(client, PUSH_SETUP_CLASS, setup, 3, value, signed=False)
+            return {"han_open": open_port, "destination": target}
 
         return run
 
