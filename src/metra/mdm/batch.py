@@ -70,7 +70,9 @@ class Batch:
     `values` and `status` have shape (meters, days x intervals per day); a missing value is NaN
     with origin 0 in its status. `registers[m, d]` is the cumulative register of the same
     quantity at the start of day d (shape (meters, days + 1), NaN when not read), used by the
-    sum check, the register checks and to scale like-day estimates.
+    sum check, the register checks and to scale like-day estimates. Registers are in the unit
+    of the values; `capacity_kw` is the connection capacity as the meter sees it (divided by its
+    transformer ratio), in kW; the rule set says how much energy one unit of the values is.
     """
 
     meter_ids: tuple[UUID, ...]

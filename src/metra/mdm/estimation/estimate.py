@@ -4,9 +4,10 @@ Order (DQ-6..DQ-8): corrections of known faults on the valid values (DQ-7); then
 invalid interval the reserve metering system (DQ-8), linear interpolation of short gaps (flat at
 an edge), like-day averaging of long gaps scaled to the register advance, and the substation
 balance where it is the only source. Whatever is left stays without an estimate (method NONE)
-and is reported. Each value's method is kept per interval; `provenance` gives method, inputs
-and sources per meter-day (DQ-9). Work is done on the flat positions still to fill (and on the
-few rows that need like days), never by a Python loop per meter.
+and is reported; so do intervals in which the meter was not installed. Each value's method is
+kept per interval; `provenance` gives method, inputs and sources per meter-day (DQ-9). Work is
+done on the flat positions still to fill (and on the few rows that need like days), never by a
+Python loop per meter.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def estimate(
     codes[corrected] = Method.CORRECTED
 
     need = invalid
+    if batch.installed is not None:  # no meter, nothing to estimate: left as read, invalid
+        need = need[np.ravel(batch.installed)[need]]
     if reserve is not None:
         used = from_reserve(values, need, reserve)
         codes[used] = Method.RESERVE

@@ -57,20 +57,26 @@ class Substation:
 def from_substation(
     values: Floats, need: Bools, substations: Sequence[Substation]
 ) -> tuple[Floats, Bools]:
-    """Balancing meter (less losses) minus the other customers where one customer is missing."""
+    """Balancing meter (less losses) minus the other customers where one customer is missing.
+
+    Substations are tried in order (put the smallest group first): an interval filled by one is
+    no longer missing for the next.
+    """
     out = values.copy()
+    need = need.copy()
     used = np.zeros(values.shape, np.bool_)
     for s in substations:
         rows = np.array(s.customers, np.int64)
         gap = need[rows]
         alone = gap.sum(axis=0) == 1
-        known = np.where(gap, 0.0, np.nan_to_num(values[rows])).sum(axis=0)
+        known = np.where(gap, 0.0, np.nan_to_num(out[rows])).sum(axis=0)
         rest = np.maximum(s.balancing * (1.0 - s.loss_ratio) - known, 0.0)
         ok = alone & ~np.isnan(s.balancing)
         for k, row in enumerate(rows):
             take = gap[k] & ok
             out[row, take] = rest[take]
             used[row] |= take
+            need[row] &= ~take
     return out, used
 
 

@@ -157,7 +157,7 @@ def spikes(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     day = p.values.reshape(-1, p.days, per_day)
     present = p.present.reshape(day.shape)
     rows, days = np.nonzero(
-        _spike_candidates(day, k, rules.spike_factor, rules.spike_min_base)
+        _spike_candidates(day, k, rules.spike_factor, rules.units(rules.spike_min_base))
         | _garbage_days(p, day.shape)
     )
     if rows.size == 0:
@@ -165,7 +165,7 @@ def spikes(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     has = present[rows, days]
     sub = np.where(has, day[rows, days], 0.0)
     kth = np.partition(sub, per_day - k, axis=1)[:, per_day - k]
-    threshold = np.maximum(kth, rules.spike_min_base) * rules.spike_factor
+    threshold = np.maximum(kth, rules.units(rules.spike_min_base)) * rules.spike_factor
     over = has & (sub > threshold[:, None])
     cand, slot = np.nonzero(over)
     pos = (rows[cand] * p.days + days[cand]).astype(np.int64) * per_day + slot  # sorted
@@ -192,7 +192,7 @@ def history_spikes(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     """Intervals above `spike_factor` times the meter's historical peak interval."""
     if batch.history_peak is None:
         return _empty(Rule.SPIKE_HISTORY)
-    base = np.maximum(batch.history_peak, rules.spike_min_base) * rules.spike_factor
+    base = np.maximum(batch.history_peak, rules.units(rules.spike_min_base)) * rules.spike_factor
     known = ~np.isnan(batch.history_peak)
     pos = p.at((p.values > base[:, None]) & known[:, None] & p.present)
     rows = pos // p.width
@@ -240,7 +240,7 @@ def reverse_flow(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
         np.zeros(len(batch.meter_ids), np.bool_) if batch.generation is None else batch.generation
     )
     reverse = np.nan_to_num(batch.reverse)
-    pos = p.at((reverse > rules.reverse_min) & ~producer[:, None])
+    pos = p.at((reverse > rules.units(rules.reverse_min)) & ~producer[:, None])
     return _hits(Rule.REVERSE_FLOW, p, pos, value=reverse.reshape(-1)[pos])
 
 
@@ -262,7 +262,9 @@ def sum_check(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     shape = (-1, p.days, p.per_day)
     total = p.values.reshape(shape).sum(axis=2)
     complete = p.present.reshape(shape).all(axis=2) & ~np.isnan(advance)
-    tolerance = np.maximum(rules.sum_tolerance_abs, rules.sum_tolerance_ratio * np.abs(advance))
+    tolerance = np.maximum(
+        rules.units(rules.sum_tolerance_abs), rules.sum_tolerance_ratio * np.abs(advance)
+    )
     off = complete & (np.abs(np.nan_to_num(advance) - total) > tolerance)
     return _day_hits(
         Rule.SUM_CHECK, p, off, profile_total=total, register_advance=advance, tolerance=tolerance
@@ -288,7 +290,9 @@ def capacity(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     """Interval energy above what the connection capacity can deliver in the interval."""
     if batch.capacity_kw is None:
         return _empty(Rule.CAPACITY)
-    limit = batch.capacity_kw * (batch.interval_s / 3600.0) * rules.capacity_margin
+    limit = (
+        batch.capacity_kw * (batch.interval_s / 3600.0) * rules.capacity_margin
+    ) / rules.energy_unit_kwh
     threshold = np.nan_to_num(limit, nan=np.inf)
     pos = p.at((p.values > threshold[:, None]) & p.present)
     rows = pos // p.width
@@ -300,7 +304,9 @@ def register_capacity(batch: Batch, rules: RuleSet, p: Prepared) -> Result:
     advance = _advance(batch)
     if advance is None or batch.capacity_kw is None:
         return _empty(Rule.REGISTER_CAPACITY)
-    limit = np.nan_to_num(batch.capacity_kw * 24.0 * rules.capacity_margin, nan=np.inf)
+    limit = np.nan_to_num(
+        batch.capacity_kw * 24.0 * rules.capacity_margin / rules.energy_unit_kwh, nan=np.inf
+    )
     over = np.nan_to_num(advance) > limit[:, None]
     return _day_hits(
         Rule.REGISTER_CAPACITY,

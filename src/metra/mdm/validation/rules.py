@@ -90,13 +90,19 @@ class RuleSet:
     capacity_margin: float = 1.2
     reverse_min: float = 0.0
     event_suspect_s: int = 3600
+    energy_unit_kwh: float = 1.0
+    network_loss_ratio: float = 0.0
     invalidating: frozenset[Rule] = DEFAULT_INVALIDATING
     enabled: frozenset[Rule] = frozenset(Rule)
     event_rules: dict[str, Rule] = field(default_factory=lambda: dict(DEFAULT_EVENT_RULES))
 
     @staticmethod
-    def from_profile(profile: Profile) -> RuleSet:
-        """The rule set of a jurisdiction: its `vee`, `metering` and clock parameters."""
+    def from_profile(profile: Profile, *, energy_unit_kwh: float = 1.0) -> RuleSet:
+        """The rule set of a jurisdiction: its `vee`, `metering` and clock parameters.
+
+        `energy_unit_kwh` is the energy one unit of the batch's values stands for (0.001 for
+        meters that store Wh): the absolute limits below are in kWh and kW.
+        """
         return RuleSet(
             interval_s=profile.metering.interval_minutes * 60,
             allowed_interval_s=frozenset(m * 60 for m in profile.metering.allowed_intervals),
@@ -104,7 +110,12 @@ class RuleSet:
             short_gap_max_s=profile.vee.short_gap_max_minutes * 60,
             like_day_window_days=profile.vee.like_day_window_days,
             clock_threshold_s=float(profile.collection.clock_sync_threshold_s),
+            energy_unit_kwh=energy_unit_kwh,
         )
+
+    def units(self, kwh: float) -> float:
+        """An energy in kWh in the batch's units."""
+        return kwh / self.energy_unit_kwh
 
     def severity(self, rule: Rule) -> Severity:
         """Whether `rule` invalidates (estimate) or only flags (keep) what it hits."""
