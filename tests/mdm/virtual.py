@@ -93,4 +93,3 @@ def blank(batch: Batch, row: int, span: slice) -> None:
 def relative_error(estimate: np.ndarray, real: np.ndarray) -> float:
     """Sum of absolute interval errors over the real energy of the same intervals."""
     return float(np.abs(estimate - real).sum() / real.sum())
-

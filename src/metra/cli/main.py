@@ -16,6 +16,7 @@ from . import (
     read_cmd,
     serve_cmd,
     users_cmd,
+    vee_cmd,
 )
 from .balance_cmd import balance_command
 from .billing_cmd import billing_command
@@ -56,3 +57,4 @@ app.command("kpi")(kpi_cmd.kpi_command)
 app.command("balance")(balance_command)
 app.command("billing")(billing_command)
 app.add_typer(command_app, name="command")
+app.add_typer(vee_cmd.app, name="vee")

@@ -60,6 +60,11 @@ class History:
         k = bisect_right(starts, day)
         return None if k == 0 else self._versions[entity][k - 1]
 
+    def first(self, entity: UUID) -> dict[str, Any] | None:
+        """The earliest attributes of an entity (None if it has no version)."""
+        versions = self._versions.get(entity)
+        return versions[0] if versions else None
+
     def ids(self) -> list[UUID]:
         """Every entity with a version."""
         return list(self._versions)
@@ -220,11 +225,15 @@ class MasterData:
         return tuple(sorted(feeders, key=lambda g: g.name) + sorted(whole, key=lambda g: g.name))
 
     def installed(self, meters: Sequence[UUID], days: Sequence[date]) -> Bools:
-        """(meters, days): the meter exists and is commissioned and not removed on that day."""
-        out = np.zeros((len(meters), len(days)), np.bool_)
+        """(meters, days): commissioned and not removed on that day.
+
+        Only the meter's own dates decide: a meter registered in the master data after the
+        days it has data for is judged by its first record's dates, not taken as absent.
+        """
+        out = np.ones((len(meters), len(days)), np.bool_)
         for r, meter in enumerate(meters):
             for d, day in enumerate(days):
-                a = self.meter.as_of(meter, day)
+                a = self.meter.as_of(meter, day) or self.meter.first(meter)
                 if a is None:
                     continue
                 commissioned, removed = a["commissioned_on"], a["removed_on"]

@@ -40,6 +40,7 @@ from metra.mdm.schema import vee_finding
 from metra.mdm.validation import RuleSet, Validation, validate
 from metra.mdm.versions import NewDay, write
 from metra.profiles.model import Profile
+from metra.store import audit
 from metra.store.intervals import day_start, intervals_per_day
 from metra.store.schema import billing_snapshot, interval_day, meter_event
 
@@ -71,7 +72,8 @@ class VeeRun:
         rules: Counter[str] = Counter()
         for hits in self.validation.findings.hits:
             keep = (hits.meter < self.meters) & (hits.last >= first)
-            rules[hits.rule.value] += int(keep.sum())
+            if keep.any():
+                rules[hits.rule.value] += int(keep.sum())
         codes = np.bincount(method.reshape(-1), minlength=256)
         methods = {
             Method(code).name.lower(): int(codes[code])
@@ -218,18 +220,20 @@ def run_vee(
     end: date,
     profile: Profile,
     *,
-    channel: str = "1-0:1.29.0",
+    channel: str = "1-0:1.29.0.255",
     register_obis: str | None = None,
     register_factor: float = 1.0,
     energy_unit_kwh: float = 1.0,
     rules: RuleSet | None = None,
     at: datetime | None = None,
+    actor: str = "vee",
 ) -> VeeRun:
     """Validate and estimate [start, end) for `meters` and store the served day versions.
 
     `energy_unit_kwh` is what one stored unit of the channel is (0.001 for Wh). The findings
     for the range replace those of any earlier run over it; day versions are added only where
-    the served content changed (see `metra.mdm.versions.write`).
+    the served content changed (see `metra.mdm.versions.write`). The run itself goes to the
+    audit trail as `mdm.vee` by `actor`.
     """
     rules = rules or RuleSet.from_profile(profile, energy_unit_kwh=energy_unit_kwh)
     now = at or datetime.now(UTC)
@@ -280,6 +284,21 @@ def run_vee(
             )
     written = write(conn, new_days, at=now)
     findings = _store_findings(conn, batch, checked, requested, channel, start, end, skip, now)
+    audit.append(
+        conn,
+        at=now,
+        actor=actor,
+        action="mdm.vee",
+        target_kind="channel",
+        target_id=channel,
+        details={
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "meters": len(requested),
+            "versions_written": written,
+            "findings_written": findings,
+        },
+    )
     return VeeRun(batch, checked, result, written, findings, raw_versions, len(requested), skip)
 
 

@@ -117,9 +117,10 @@ def estimate(
         method[used_mask] = Method.SUBSTATION
         need = need[codes[need] == Method.NONE]
 
-    flat[need] = np.ravel(batch.values)[need]  # nothing could be estimated: served as read
+    left = codes[invalid] == Method.NONE
+    flat[invalid[left]] = np.ravel(batch.values)[invalid[left]]  # no estimate: served as read
     status = validation.status.copy()
-    determined = np.concatenate((invalid[codes[invalid] != Method.NONE], corrected))
+    determined = np.concatenate((invalid[~left], corrected))
     status.reshape(-1)[determined] = DETERMINED
     notes = Notes(
         batch.per_day,
