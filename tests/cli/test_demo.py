@@ -31,6 +31,13 @@ def test_demo_once_json_accounts_for_every_interval(tmp_path: Path) -> None:
     assert summary["intervals_stored"] + missing == summary["intervals_expected"]
     assert summary["intervals_stored"] > 0.5 * summary["intervals_expected"]
     assert {"events", "alarms", "seconds"} <= summary.keys()
+    # VEE ran over what was read (DQ-4): every validated interval is measured, estimated or
+    # reported without an estimate, and every missing interval of a read meter is a gap finding.
+    vee = summary["vee"]
+    assert 0 < vee["intervals_validated"] <= summary["intervals_expected"]
+    accounted = vee["intervals_measured"] + sum(vee["estimated"].values()) + vee["not_estimated"]
+    assert accounted == vee["intervals_validated"]
+    assert vee["intervals_measured"] <= summary["intervals_stored"]
     # The key store's master key sits next to the database, readable by its owner only (SEC-7).
     key_file = db.with_suffix(".master-key")
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600

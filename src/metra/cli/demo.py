@@ -4,8 +4,8 @@ It starts an embedded fleet (PL profile, faults on by default), registers the fl
 their keys in the key store (keys travel wrapped under a fresh key-encryption key, as they would
 from a vendor), reads the last days of history into the store with the real collection engine,
 and prints a summary in which every interval the fleet should have produced is either stored or
-counted as missing with its reason. Nothing here is simulated on the head-end side: the same
-engine, key store and store serve production.
+counted as missing with its reason, then validates and estimates what was read (VEE). Nothing
+here is simulated on the head-end side: the same engine, key store and store serve production.
 
 Every secret is fresh per run (no default keys): the key store's master key is written next to a
 SQLite database with 0600 permissions so later ``metra`` commands can open the same store.
@@ -38,6 +38,8 @@ from metra.store import intervals
 from metra.store.engine import make_engine
 from metra.store.events import meter_events, security_events
 from metra.store.migrate import migrate
+
+from .vee_cmd import vee_run
 
 #: Fault rates of the demo fleet: enough of each kind to show collection, retries and backfill.
 DEMO_FAULTS = FaultRates(
@@ -83,6 +85,7 @@ class DemoRun:
     started: float = field(default_factory=time.perf_counter)
     master_key_file: Path | None = None
     profile: str = "pl"
+    vee: dict[str, Any] | None = None
 
 
 def default_db(directory: Path | None = None) -> str:
@@ -220,7 +223,22 @@ async def read_history(
         retried = {o.meter_id: o for o in await asyncio.gather(*(tracked(t) for t in failed))}
         outcomes = [retried.get(o.meter_id, o) for o in outcomes]
     run.outcomes[yesterday] = outcomes
+    on_stage("validating and estimating (VEE)")
+    validate_history(run)
     return run, fleet, collector
+
+
+def validate_history(run: DemoRun) -> None:
+    """VEE over every day read (DQ-4..DQ-9): findings per rule, estimates per method. Re-running
+    after a scheduled read adds versions only where late data changed a day."""
+    run.vee = vee_run(
+        run.engine,
+        load_profile(run.profile),
+        run.days[0],
+        run.days[-1] + dt.timedelta(days=1),
+        channel=run.channel,
+        actor="metra demo",
+    )
 
 
 def summarise(run: DemoRun) -> dict[str, Any]:
@@ -277,6 +295,7 @@ def summarise(run: DemoRun) -> dict[str, Any]:
         "alarms": alarms,
         "collection_rate_percent_per_day": rate,
         "kpi": kpi,
+        "vee": run.vee or {},
         "seconds": round(time.perf_counter() - run.started, 1),
     }
 
@@ -295,4 +314,5 @@ async def keep_reading(
         if yesterday not in run.days:
             run.days.append(yesterday)
         run.outcomes[yesterday] = await collector.collect(run.targets, yesterday)
+        validate_history(run)
         report(summarise(run))

@@ -41,6 +41,14 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
                 f"KPI {kpi['day']} {f['checkpoint']}",
                 f"{figure} (target {f['target_percent']:g} %, {state})",
             )
+    vee = summary.get("vee")
+    if vee:
+        table.add_row("VEE intervals validated", f"{vee['intervals_validated']:,}")
+        found = ", ".join(f"{rule}: {n:,}" for rule, n in vee["findings"].items())
+        table.add_row("VEE findings per rule", found or "none")
+        filled = ", ".join(f"{method}: {n:,}" for method, n in vee["estimated"].items())
+        table.add_row("VEE estimated per method", filled or "none")
+        table.add_row("VEE left without estimate", f"{vee['not_estimated']:,}")
     table.add_row("seconds", str(summary["seconds"]))
     console.print(table)
 
