@@ -409,3 +409,35 @@ def test_cmd4_command_waits_for_its_execution_time(file_engine: Engine, tmp_path
             assert done.command_id == cid and done.status == "confirmed"
 
     run(body())
+
+
+def test_acc2_han_port_opened_and_closed_confirmed_by_read_back(
+    file_engine: Engine, tmp_path: Path
+) -> None:
+    """ACC-2: the HAN port opens (the HAN push setups get a destination) on request and closes
+    again (empty destination), each read back from both setups."""
+    from metra.dlms.cosem.push import SendDestinationAndMethod
+    from metra.dlms.obis import Obis
+
+    setups = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
+
+    async def body() -> None:
+        async with rig(file_engine, tmp_path, meters=1) as r:
+            m = r.ids[0]
+            for setup in setups:  # closed as delivered
+                value = await r.read(m, 40, setup, 3)
+                assert SendDestinationAndMethod.from_data(value).destination == b""
+            r.submit("han_open", params={"destination": "127.0.0.1:9"})
+            (done,) = await r.runner.run_once(r.targets)
+            assert done.status == "confirmed", done.reason
+            for setup in setups:
+                value = await r.read(m, 40, setup, 3)
+                assert SendDestinationAndMethod.from_data(value).destination == b"127.0.0.1:9"
+            r.submit("han_close")
+            (done,) = await r.runner.run_once(r.targets)
+            assert done.status == "confirmed", done.reason
+            for setup in setups:
+                value = await r.read(m, 40, setup, 3)
+                assert SendDestinationAndMethod.from_data(value).destination == b""
+
+    run(body())
