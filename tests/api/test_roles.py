@@ -188,6 +188,20 @@ CALLS: dict[str, Call] = {
     "get_job": Call(
         "GET", fixed("/api/v1/jobs/00000000-0000-4000-8000-000000000000"), ok=frozenset({404})
     ),
+    # the seed's points have no prepayment account: the hub's message is refused with 409
+    "receive_hub_message": Call(
+        "POST",
+        fixed("/api/v1/hub/prepayment/messages"),
+        body=lambda w, r: {
+            "message_id": f"m-{r.value}",
+            "kind": "by_balance",
+            "delivery_point_id": str(w.points["a"]),
+        },
+        ok=frozenset({409}),
+    ),
+    "get_prepayment_point": Call(
+        "GET", lambda w, r: f"/api/v1/hub/prepayment/points/{w.points['a']}"
+    ),
 }
 # the order in which each role runs them: spending operations last
 LAST = ("logout", "enrol_totp", "change_password")

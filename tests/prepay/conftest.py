@@ -3,18 +3,21 @@ delivery point with a main meter, and principals as log-in would give them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from uuid import UUID, uuid4
 
 import numpy as np
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Connection
 from store.conftest import backend_url, conn, engine, postgresql_url, sqlite_url
 
 from metra.mdm.estimation.methods import Method
 from metra.mdm.versions import NewDay, write
 from metra.profiles import Profile, load_profile
+from metra.security import passwords
 from metra.security.roles import Principal, Role
 from metra.store import intervals
 from metra.store.masterdata import Entity, create
@@ -108,3 +111,12 @@ def serve_day(
 from commands.conftest import file_engine, template_db  # noqa: E402
 
 __all__ += ["file_engine", "template_db"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_hasher() -> Iterator[None]:
+    """Argon2id still, at a test cost (production uses argon2-cffi's default)."""
+    saved = passwords.HASHER
+    passwords.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    passwords.HASHER = saved

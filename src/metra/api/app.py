@@ -29,6 +29,7 @@ from metra.api.routers import (
     incidents,
     jobs,
     masterdata,
+    prepay_hub,
     readings,
     users,
     vee,
@@ -58,6 +59,7 @@ ROUTERS = (
     audit.router,
     incidents.router,
     jobs.router,
+    prepay_hub.router,
 )
 
 
