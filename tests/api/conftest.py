@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -274,9 +275,14 @@ def build_world(template: Path, directory: Path) -> World:
 
 @pytest.fixture(scope="module")
 def world(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    built = build_world(template_db, tmp_path_factory.mktemp("world"))
+    """The seeded system; in memory-backed /dev/shm when there is one, because every request
+    commits and SQLite's synchronous=FULL would otherwise wait for the disk each time."""
+    shm = Path("/dev/shm")
+    where = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path_factory.mktemp("w")
+    built = build_world(template_db, where)
     yield built
     built.engine.dispose()
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def settings_for(world: World, **overrides: Any) -> ApiSettings:

@@ -122,10 +122,10 @@ def test_sec5_account_locked_after_failures_even_with_right_password(
 def test_sec5_source_blocked_after_failures_across_accounts(world: World) -> None:
     """SEC-5: one address guessing over many accounts is blocked for every account."""
     limit = load_profile("pl").passwords.max_failed_logins * login.SOURCE_FACTOR
+    names = ("user-service", "user-security-officer", "user-retailer")
     with client_from(world, "10.9.0.66") as c:
         for i in range(limit):
-            name = f"nobody-{i % 4}" if i % 2 else "user-auditor-typo"
-            c.post("/api/v1/auth/login", json={"username": name, "password": "x"})
+            c.post("/api/v1/auth/login", json={"username": names[i % 3], "password": "x"})
         blocked = c.post(
             "/api/v1/auth/login", json={"username": "user-auditor", "password": PASSWORD}
         )

@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
 
 from metra import __version__
 from metra.api import permissions, problems
@@ -149,6 +151,7 @@ def create_app(settings: ApiSettings, *, reader: MeterReader | None = None) -> F
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        responses=problems.responses(400),
     )
     app.state.metra = ctx
     problems.install(app)
@@ -156,6 +159,12 @@ def create_app(settings: ApiSettings, *, reader: MeterReader | None = None) -> F
     permissions.declare_all(ROUTERS)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.allow_index = [
+        (compile_path(API_PREFIX + route.path)[0], set(route.methods or ()))
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
     for mount in settings.mounts:
         mount(app, ctx)
     app.add_middleware(BodyLimit)

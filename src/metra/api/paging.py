@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import Connection
 
 from metra.api.context import ApiContext, context
@@ -25,6 +25,24 @@ from metra.security import audit
 
 T = TypeVar("T")
 MAX_PAGE = 1000
+
+
+def _iso_date(value: object) -> object:
+    if isinstance(value, str):
+        return date.fromisoformat(value)  # pydantic's lax mode would read "0" as a timestamp
+    return value
+
+
+def _iso_datetime(value: object) -> object:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+"""A date written as ISO 8601 (YYYY-MM-DD) only."""
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+"""A time written as ISO 8601 only (a number is not a time)."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -90,8 +108,8 @@ class TimeRange:
 
 
 def time_range(
-    start: datetime = Query(..., description="inclusive start, ISO 8601 (UTC if no zone)"),
-    end: datetime = Query(..., description="exclusive end, ISO 8601 (UTC if no zone)"),
+    start: IsoDateTime = Query(..., description="inclusive start, ISO 8601 (UTC if no zone)"),
+    end: IsoDateTime = Query(..., description="exclusive end, ISO 8601 (UTC if no zone)"),
     ctx: ApiContext = Depends(context),
 ) -> TimeRange:
     """A bounded, ordered time range; 422 otherwise."""

@@ -9,6 +9,7 @@ exception becomes a 500 problem that says nothing about the internals (the log h
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,6 +103,13 @@ def unauthenticated(detail: str = "a valid bearer token is required") -> Problem
     return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="metra"'})
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method any route of the path takes (Starlette names only the first route's)."""
+    index: list[tuple[re.Pattern[str], set[str]]] = getattr(request.app.state, "allow_index", [])
+    path = request.url.path
+    return sorted({m for pattern, methods in index if pattern.match(path) for m in methods})
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for error in exc.errors():
@@ -126,6 +134,10 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else None
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
         return problem_response(request, Problem(exc.status_code, detail, headers=headers))
 
     async def on_validation(request: Request, exc: Exception) -> Response:

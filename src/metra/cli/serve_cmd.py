@@ -41,6 +41,7 @@ def serve_command(
     profile: str = typer.Option("pl", "--profile", envvar="METRA_PROFILE"),
     rate: float = typer.Option(20.0, "--rate", help="Calls per second per token (0: no limit)."),
     burst: int = typer.Option(60, "--burst", help="Calls a token may make at once."),
+    console: bool = typer.Option(True, "--console/--no-console", help="Serve the web console."),
 ) -> None:
     """Run the REST API (OpenAPI at /docs) and the console on HOST:PORT."""
     try:
@@ -60,7 +61,7 @@ def serve_command(
     if not os.environ.get("METRA_MASTER_KEY"):
         typer.echo("note: METRA_MASTER_KEY is not set: TOTP log-in and meter reads are refused")
     settings = ApiSettings.from_env(
-        db, profile, rate_per_s=rate, burst=burst, mounts=console_mounts()
+        db, profile, rate_per_s=rate, burst=burst, mounts=console_mounts() if console else ()
     )
     typer.echo(f"metra API on http://{host}:{port}/docs")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from metra.api.context import connection
-from metra.api.paging import utc
+from metra.api.paging import IsoDateTime, utc
 from metra.api.permissions import Grant, Need
 from metra.api.problems import Problem, responses
 from metra.security import audit, incidents
@@ -73,8 +73,8 @@ def search_audit(
     action: str | None = Query(None, max_length=64, description="exact, or a prefix ending in *"),
     target_kind: str | None = Query(None, max_length=32),
     target_id: str | None = Query(None, max_length=64),
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: IsoDateTime | None = None,
+    end: IsoDateTime | None = None,
     grant: Grant = Depends(Need(P.AUDIT_READ)),
     conn: Connection = Depends(connection),
 ) -> AuditPage:
@@ -124,7 +124,9 @@ def _anchor(text: str | None) -> tuple[int, bytes] | None:
 
 @router.get("/audit/verify", response_model=VerificationOut, operation_id="verify_audit")
 def verify_audit(
-    anchor: str | None = Query(None, max_length=100, description="SEQ:HEX noted earlier"),
+    anchor: str | None = Query(
+        None, pattern=r"^[0-9]{1,18}:[0-9a-fA-F]{64}$", description="SEQ:HEX noted earlier"
+    ),
     grant: Grant = Depends(Need(P.AUDIT_READ)),
     conn: Connection = Depends(connection),
 ) -> VerificationOut:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -40,7 +41,9 @@ class IncidentIn(BaseModel):
     severity: Severity
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=10_000)
-    security_event_ids: list[int] = Field(default=[], max_length=1000)
+    security_event_ids: list[Annotated[int, Field(strict=True, ge=1, le=2**62)]] = Field(
+        default=[], max_length=1000
+    )
 
 
 class CloseIn(BaseModel):

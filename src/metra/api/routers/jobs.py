@@ -30,7 +30,11 @@ router = APIRouter(tags=["jobs"], responses=responses(401, 403, 404, 422, 429))
 
 class ReadIn(BaseModel):
     class_id: int = Field(ge=1, le=0xFFFF, description="COSEM interface class")
-    obis: str = Field(min_length=7, max_length=32, description="logical name, e.g. 1-0:1.8.0.255")
+    obis: str = Field(
+        pattern=r"^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(\.\d{1,3})?$|^\d{1,3}(\.\d{1,3}){5}$",
+        max_length=32,
+        description="logical name, e.g. 1-0:1.8.0.255",
+    )
     attribute: int = Field(default=2, ge=1, le=127)
 
 

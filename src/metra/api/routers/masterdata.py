@@ -20,7 +20,7 @@ from sqlalchemy import JSON, Connection, LargeBinary, Select, Subquery, func, se
 
 from metra.api import scoping
 from metra.api.context import connection
-from metra.api.paging import Page, Paging, link_header, paging, release, tagged
+from metra.api.paging import IsoDate, Page, Paging, link_header, paging, release, tagged
 from metra.api.permissions import Grant, Need
 from metra.api.problems import Problem, responses
 from metra.security.errors import AccessDenied
@@ -164,7 +164,7 @@ def add_entity(entity: Entity, plural: str, singular: str) -> None:
     def list_entities(
         request: Request,
         response: Response,
-        on: date | None = ON,
+        on: IsoDate | None = ON,
         substation: UUID | None = SUBSTATION,
         page: Paging = Depends(paging),
         grant: Grant = Depends(Need(P.MASTERDATA_READ)),
@@ -199,7 +199,7 @@ def add_entity(entity: Entity, plural: str, singular: str) -> None:
     def get_entity(
         entity_id: UUID,
         request: Request,
-        on: date | None = ON,
+        on: IsoDate | None = ON,
         grant: Grant = Depends(Need(P.MASTERDATA_READ)),
         conn: Connection = Depends(connection),
     ) -> Response:
@@ -292,7 +292,7 @@ class LinkageOut(BaseModel):
 def get_linkage(
     meter_id: UUID,
     request: Request,
-    on: date | None = ON,
+    on: IsoDate | None = ON,
     grant: Grant = Depends(Need(P.MASTERDATA_READ)),
     conn: Connection = Depends(connection),
 ) -> Response:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from metra.api import scoping
 from metra.api.context import connection
-from metra.api.paging import TimeRange, release, tagged, time_range
+from metra.api.paging import IsoDateTime, TimeRange, release, tagged, time_range, utc
 from metra.api.permissions import Grant, Need
 from metra.api.problems import responses
 from metra.mdm import versions
@@ -143,7 +143,7 @@ def get_intervals(
     request: Request,
     channel: str = Query(..., min_length=1, max_length=32, description="OBIS of the channel"),
     source: Literal["raw", "validated"] = Query("raw"),
-    known_at: datetime | None = Query(None, description="raw data as they stood then"),
+    known_at: IsoDateTime | None = Query(None, description="raw data as they stood then"),
     span: TimeRange = Depends(time_range),
     grant: Grant = Depends(Need(P.READINGS_READ)),
     conn: Connection = Depends(connection),
@@ -154,7 +154,7 @@ def get_intervals(
         items = [
             _interval(v.start, v.value, v.status, v.version)
             for v in intervals.read(
-                conn, meter_id, channel, span.start, span.end, known_at=known_at
+                conn, meter_id, channel, span.start, span.end, known_at=known_at and utc(known_at)
             )
         ]
     else:

@@ -18,7 +18,16 @@ from sqlalchemy import Connection, func, select
 
 from metra.api import scoping
 from metra.api.context import connection
-from metra.api.paging import Page, Paging, TimeRange, link_header, paging, release, time_range
+from metra.api.paging import (
+    IsoDate,
+    Page,
+    Paging,
+    TimeRange,
+    link_header,
+    paging,
+    release,
+    time_range,
+)
 from metra.api.permissions import Grant, Need
 from metra.api.problems import Problem, responses
 from metra.mdm import versions
@@ -92,7 +101,7 @@ def _method(code: int) -> str:
 def get_vee_day(
     meter_id: UUID,
     channel: str,
-    day: date,
+    day: IsoDate,
     grant: Grant = Depends(Need(P.READINGS_READ)),
     conn: Connection = Depends(connection),
 ) -> VeeDayOut:
@@ -136,7 +145,7 @@ def get_vee_day(
 def edit_vee_day(
     meter_id: UUID,
     channel: str,
-    day: date,
+    day: IsoDate,
     body: EditIn,
     request: Request,
     grant: Grant = Depends(Need(P.DATA_EDIT)),
