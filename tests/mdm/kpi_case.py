@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from metra.mdm.kpi import record_exclusion
 from metra.profiles import load_profile
+from metra.store.command_schema import command_detail, command_request
 from metra.store.intervals import DayReading, Origin, status_code, write_days
 from metra.store.masterdata import Entity, create
 
@@ -23,6 +24,28 @@ FINAL = datetime(2025, 11, 25, tzinfo=UTC)
 
 def utc(day: int, hour: int) -> datetime:
     return datetime(2025, 11, day, hour, tzinfo=UTC)
+
+
+def from_hub(conn: Connection, command_id: UUID, kind: str, at: datetime) -> None:
+    """Give a hand-inserted `command` row the market hub's request as its origin: KPI-3 counts
+    the hub's commands only."""
+    request = uuid4()
+    conn.execute(
+        insert(command_request).values(
+            id=request,
+            kind=kind,
+            meters=1,
+            source="hub",
+            requested_by="hub",
+            requested_at=at,
+            emergency=False,
+            approvals_required=0,
+            status="approved",
+        )
+    )
+    conn.execute(
+        insert(command_detail).values(command_id=command_id, request_id=request, attempts=0)
+    )
 
 
 def day_read(

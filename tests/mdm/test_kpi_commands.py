@@ -29,6 +29,7 @@ from metra.mdm.kpi.population import Population
 from metra.profiles import load_profile
 from metra.store.masterdata import Entity, create
 from metra.store.schema import command
+from tests.mdm.kpi_case import from_hub
 
 PL = load_profile("pl")
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -168,6 +169,7 @@ def _command(
             updated_at=updated or created,
         )
     )
+    from_hub(conn, ident, kind, created)
     return ident
 
 

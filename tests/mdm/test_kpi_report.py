@@ -18,13 +18,14 @@ from metra.mdm.kpi.report import (
 )
 from metra.store.events import unacknowledged
 from metra.store.schema import command, system_event
-from tests.mdm.kpi_case import CHANNEL, DAY, FINAL, PL, fleet, utc
+from tests.mdm.kpi_case import CHANNEL, DAY, FINAL, PL, fleet, from_hub, utc
 
 
 def _failed_command(conn: Connection, meter: UUID) -> None:
+    ident = uuid4()
     conn.execute(
         insert(command).values(
-            id=uuid4(),
+            id=ident,
             meter_id=meter,
             kind="tariff",
             priority=5,
@@ -33,6 +34,7 @@ def _failed_command(conn: Connection, meter: UUID) -> None:
             updated_at=utc(12, 11),
         )
     )
+    from_hub(conn, ident, "tariff", utc(12, 10))
 
 
 def test_kpi_daily_report_names_who_pulled_each_figure_down(conn: Connection) -> None:

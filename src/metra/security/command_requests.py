@@ -121,7 +121,6 @@ def submit(
     emergency: bool = False,
     prepayment: bool = False,
     execute_at: datetime | None = None,
-    groups: Mapping[UUID, str] | None = None,
     now: datetime | None = None,
 ) -> Submission:
     """Check the safeguards and store a request with its commands (see the module docstring).
@@ -190,7 +189,6 @@ def submit(
             params=stored_params or None,
             deadline=deadline,
             not_before=not_before,
-            group_key=(groups or {}).get(meter_id),
         )
         ids.append(cid)
     audit.record(

@@ -9,8 +9,9 @@ and lets the trail of a command be read back in order for KPI-3 and for an audit
   (operator or market hub, CMD-3), source address, reason, emergency flag and how many second
   approvals it needs (SEC-4, SEC-6).
 - `command_approval`: one approval of a request by a person other than its requester.
-- `command_detail`: per command its request, delivery attempts and the group (MV/LV substation)
-  its delivery is counted in for KPI-3.
+- `command_detail`: per command its request (whose `source` tells KPI-3 the hub's commands) and
+  delivery attempts. `group_key` is no longer written: KPI-3 takes its substation groups from
+  master data (`metra.mdm.kpi.commands`); the column waits for a migration to drop it.
 - `command_transition`: every state change of a command, with time, actor and details.
 - `firmware_image`: vendor images kept per meter type (the last three versions, CMD-7).
 """

@@ -4,7 +4,7 @@ Only storage lives here: enqueue, status changes and the due list, the lifecycle
 (so no layer can send a confirmed command again), each move recorded with its time and actor in
 `command_transition` and in the audit trail, and the requests and approvals behind commands.
 Priorities, deadlines, safeguards and signing are the layers' above; the store keeps when each
-step happened so delivery KPIs (KPI-3) can be computed from it.
+step happened so the delivery KPI (KPI-3, `metra.mdm.kpi.commands`) can be computed from it.
 """
 
 from __future__ import annotations
@@ -186,7 +186,6 @@ def create(
     params: dict[str, Any] | None,
     deadline: datetime | None,
     not_before: datetime | None = None,
-    group_key: str | None = None,
 ) -> None:
     """Store a command as received, with its first transition; the caller picks the id so a
     retried submission finds the row it made before (idempotence)."""
@@ -206,9 +205,7 @@ def create(
         )
     )
     conn.execute(
-        insert(command_detail).values(
-            command_id=command_id, request_id=request_id, attempts=0, group_key=group_key
-        )
+        insert(command_detail).values(command_id=command_id, request_id=request_id, attempts=0)
     )
     _record(conn, command_id, None, Status.RECEIVED, at=at, actor=by, details=None)
 
@@ -331,14 +328,6 @@ def request_of(conn: Connection, command_id: UUID) -> UUID:
     return result
 
 
-def group_of(conn: Connection, command_id: UUID) -> str | None:
-    """The delivery group (substation) a command is counted in for KPI-3."""
-    value: str | None = conn.execute(
-        select(command_detail.c.group_key).where(command_detail.c.command_id == command_id)
-    ).scalar_one_or_none()
-    return value
-
-
 def listing(
     conn: Connection,
     *,
@@ -370,41 +359,6 @@ def expire_overdue(conn: Connection, now: datetime, *, actor: str) -> list[UUID]
     for command_id in ids:
         transition(conn, command_id, Status.EXPIRED, at=now, actor=actor, details=None)
     return ids
-
-
-def deliveries(
-    conn: Connection, start: datetime, end: datetime, *, source: str | None = None
-) -> list[tuple[UUID, str | None, datetime, datetime | None]]:
-    """For KPI-3: per command received in [start, end) its group, when it was received and when
-    it was confirmed (None when it was not). `source` narrows to one origin (``hub``)."""
-    t = command_transition
-    received = (
-        select(t.c.command_id, t.c.at.label("received_at"))
-        .where(t.c.to_status == Status.RECEIVED.value)
-        .where(t.c.at >= start)
-        .where(t.c.at < end)
-        .subquery()
-    )
-    confirmed = (
-        select(t.c.command_id, t.c.at.label("confirmed_at"))
-        .where(t.c.to_status == Status.CONFIRMED.value)
-        .subquery()
-    )
-    query = (
-        select(
-            received.c.command_id,
-            command_detail.c.group_key,
-            received.c.received_at,
-            confirmed.c.confirmed_at,
-        )
-        .join(command_detail, command_detail.c.command_id == received.c.command_id)
-        .join(confirmed, confirmed.c.command_id == received.c.command_id, isouter=True)
-    )
-    if source is not None:
-        query = query.join(
-            command_request, command_request.c.id == command_detail.c.request_id
-        ).where(command_request.c.source == source)
-    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
 
 # ------------------------------------------------------------------------------- requests

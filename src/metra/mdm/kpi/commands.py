@@ -7,10 +7,16 @@ never left, so that time stays). A `cancelled` command was revoked and counts fo
 still waiting inside its window is *pending* and left out until the window closes; anything else
 past its window without confirmation was not delivered.
 
+KPI-3 counts the market hub's commands (S1 16.5, CMD-3): a command's origin is its request's
+`source` (`command_request`); the operator's own commands, and rows queued without a request
+(origin unknown), are judged for their deadline but do not enter the groups' figures.
+
 KPI-3 is computed per group of at most `command_group_max_meters` (PL: 200) meters on one MV/LV
 substation (S1 16.5): a substation's installed meters, sorted by serial, are cut into the fewest
 groups of that size, of near-equal length, so a group is stable while the grid stays the same.
-Meters without a substation in master data form one more group.
+Meters without a substation in master data form one more group. A substation of another kind
+(e.g. an MV customer fed from an HV/MV station) keeps its groups in the report, but the
+indicator is not defined for them, so they are never judged met or missed (`Group.mv_lv`).
 
 Deadlines (S1 16.6-16.7): a command of a kind the profile lists as high priority (PL: connect,
 emergency power limit) must be executed within `high_priority_deadline_hours` of receipt; any
@@ -31,8 +37,12 @@ from sqlalchemy import Connection, select
 from metra.mdm.kpi.acquisition import local_day
 from metra.mdm.kpi.population import Population, population
 from metra.profiles import Profile, working_deadline
+from metra.store.command_schema import command_detail, command_request
 from metra.store.commands import Status
-from metra.store.schema import command
+from metra.store.schema import command, substation_version
+
+#: The substation kind KPI-3 groups are defined on (master data `substation.kind`).
+MV_LV = "MV/LV"
 
 
 class Delivery(StrEnum):
@@ -76,10 +86,28 @@ class Group:
     substation_id: UUID | None
     substation: str | None
     meters: tuple[int, ...]
+    mv_lv: bool = True
 
 
-def substation_groups(pop: Population, max_meters: int) -> list[Group]:
-    """Cut each substation's meters (in serial order) into the fewest near-equal groups."""
+def substation_kinds(conn: Connection, day: date) -> dict[UUID, str]:
+    """Each substation's kind valid on `day` (else its first recorded kind, as the population
+    takes attributes entered after the fact)."""
+    t = substation_version
+    query = select(t.c.entity_id, t.c.valid_from, t.c.kind).order_by(
+        t.c.entity_id, t.c.valid_from, t.c.recorded_at, t.c.version_id
+    )
+    kinds: dict[UUID, str] = {}
+    for entity, valid_from, kind in conn.execute(query):
+        if entity not in kinds or valid_from <= day:
+            kinds[entity] = kind
+    return kinds
+
+
+def substation_groups(
+    pop: Population, max_meters: int, kinds: dict[UUID, str] | None = None
+) -> list[Group]:
+    """Cut each substation's meters (in serial order) into the fewest near-equal groups; with
+    `kinds`, groups of a substation whose kind is not MV/LV are marked `mv_lv=False`."""
     members: dict[UUID | None, list[int]] = {}
     for i, substation_id in enumerate(pop.substation_ids):
         members.setdefault(substation_id, []).append(i)
@@ -90,13 +118,14 @@ def substation_groups(pop: Population, max_meters: int) -> list[Group]:
     )
     for substation_id, meters in keyed:
         code = pop.substation_codes[meters[0]]
+        kind = (kinds or {}).get(substation_id) if substation_id is not None else None
+        mv_lv = kind is None or kind.replace(" ", "").upper() == MV_LV
         count = math.ceil(len(meters) / max_meters)
         for k in range(count):
             part = tuple(m for j, m in enumerate(meters) if j * count // len(meters) == k)
             name = code or "no substation"
-            groups.append(
-                Group(f"{name}/{k + 1}" if count > 1 else name, substation_id, code, part)
-            )
+            label = f"{name}/{k + 1}" if count > 1 else name
+            groups.append(Group(label, substation_id, code, part, mv_lv))
     return groups
 
 
@@ -114,6 +143,7 @@ class CommandOutcome:
     high_priority: bool
     deadline: datetime
     deadline_state: DeadlineState
+    source: str | None = None
 
 
 def judge(
@@ -159,8 +189,9 @@ class GroupFigure:
 
     @property
     def met(self) -> bool | None:
-        """None while commands are pending or there were none; else the share against target."""
-        if self.pending or not self.commands:
+        """None while commands are pending, there were none or the group is not on an MV/LV
+        substation (the indicator is not defined there); else the share against target."""
+        if self.pending or not self.commands or not self.group.mv_lv:
             return None
         return 100.0 * self.delivered >= self.target_percent * self.commands
 
@@ -192,8 +223,13 @@ def command_delivery(
     *,
     as_of: datetime,
     pop: Population | None = None,
+    source: str | None = "hub",
 ) -> CommandDelivery:
-    """KPI-3 per substation group for the commands received on local day `day`."""
+    """KPI-3 per substation group for the commands received on local day `day`.
+
+    Every command of the day is judged for its deadline (`outcomes`); the groups count only
+    those from `source` (the market hub; None counts every command).
+    """
     pop = pop if pop is not None else population(conn, profile, day)
     start, end = local_day(profile, day)
     t = command
@@ -206,12 +242,19 @@ def command_delivery(
             t.c.created_at,
             t.c.not_before,
             t.c.updated_at,
+            command_request.c.source,
+        )
+        .select_from(
+            t.outerjoin(command_detail, command_detail.c.command_id == t.c.id).outerjoin(
+                command_request, command_request.c.id == command_detail.c.request_id
+            )
         )
         .where(t.c.created_at >= start, t.c.created_at < end, t.c.created_at <= as_of)
         .order_by(t.c.created_at, t.c.id)
     )
     outcomes: list[CommandOutcome] = []
-    for ident, meter_id, kind, status, created_at, not_before, updated_at in conn.execute(query):
+    for row in conn.execute(query):
+        ident, meter_id, kind, status, created_at, not_before, updated_at, origin = row
         # A status set after `as_of` is not known then: the command was still on its way.
         known = status if updated_at <= as_of else Status.QUEUED.value
         delivered_at, delivery, due, state = judge(
@@ -235,13 +278,17 @@ def command_delivery(
                 is_high_priority(profile, kind),
                 due,
                 state,
+                origin,
             )
         )
-    groups = substation_groups(pop, profile.kpi.command_group_max_meters)
+    kinds = substation_kinds(conn, day)
+    groups = substation_groups(pop, profile.kpi.command_group_max_meters, kinds)
     group_of = {pop.meter_ids[m]: g for g, group in enumerate(groups) for m in group.meters}
     per_group: dict[int, list[CommandOutcome]] = {}
     stray: list[CommandOutcome] = []
     for outcome in outcomes:
+        if source is not None and outcome.source != source:
+            continue
         g = group_of.get(outcome.meter_id)
         if g is None:
             stray.append(outcome)

@@ -156,6 +156,7 @@ class DailyReport:
                     {
                         "group": g.group.label,
                         "substation": g.group.substation,
+                        "mv_lv": g.group.mv_lv,
                         "meters": len(g.group.meters),
                         "commands": g.commands,
                         "delivered": g.delivered,
