@@ -23,7 +23,6 @@ import json
 import secrets
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,17 +115,13 @@ def load_targets(
     return targets
 
 
-def _summary_reason(outcome: MeterOutcome) -> str:
-    return outcome.reason or "unknown"
-
-
 def run_summary(outcomes: Sequence[MeterOutcome], day: dt.date, seconds: float) -> dict[str, Any]:
     """What ``collect run`` prints: meters read, failures by meter with their reasons."""
     return {
         "day": day.isoformat(),
         "meters": len(outcomes),
         "ok": sum(1 for o in outcomes if o.ok),
-        "failed": {o.serial: _summary_reason(o) for o in outcomes if not o.ok},
+        "failed": {o.serial: o.reason or "unknown" for o in outcomes if not o.ok},
         "refused": sorted(o.serial for o in outcomes if o.refused),
         "intervals_new": sum(o.intervals_new for o in outcomes),
         "events_new": sum(o.events_new for o in outcomes),
@@ -168,11 +163,32 @@ async def collect_here(
     return run_summary(outcomes, day, time.perf_counter() - started)
 
 
+#: Seconds to reach the NATS server at start; later outages are ridden out by reconnecting.
+CONNECT_S = 5.0
+
+
 async def connect(url: str, name: str) -> NatsClient:
-    """Connect to the NATS server; a server that is not there fails quickly and says so."""
-    return await nats.connect(
-        url, name=name, connect_timeout=3, max_reconnect_attempts=5, reconnect_time_wait=1
-    )
+    """Connect to the NATS server: a server that is not there fails within seconds and says so;
+    once connected, the client reconnects for a minute after losing the server (jobs are safe in
+    JetStream meanwhile; a worker that gives up exits, and its leased jobs return)."""
+
+    async def quiet(_error: Exception) -> None:
+        """The client's own error callback prints tracebacks; the caller reports instead."""
+
+    try:
+        return await asyncio.wait_for(
+            nats.connect(
+                url,
+                name=name,
+                connect_timeout=2,
+                reconnect_time_wait=1,
+                max_reconnect_attempts=60,
+                error_cb=quiet,
+            ),
+            CONNECT_S,
+        )
+    except TimeoutError:
+        raise ConnectionError(f"no NATS server answered within {CONNECT_S:g} s") from None
 
 
 async def dispatch_jobs(
@@ -238,4 +254,5 @@ def json_line(event: str, details: dict[str, Any]) -> str:
 
 
 def status_counts(report: WorkerReport) -> dict[str, int]:
-    return dict(sorted(Counter(report.by_status).items()))
+    """A worker's deliveries per final status, for its last log line."""
+    return dict(sorted(report.by_status.items()))

@@ -13,7 +13,8 @@ import nats.errors
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from metra.headend.collector import MeterTarget
 from metra.headend.dispatch import JobError, JobQueue
@@ -129,7 +130,9 @@ def _store(db: str, *, migrated: bool) -> Engine:
         engine = make_engine(db)
         if migrated:
             migrate(engine)
-    except (StoreError, OSError) as exc:
+        elif not inspect(engine).has_table("interval_day"):
+            fail(f"the store {db} has no schema: run `metra collect dispatch` or `run` first")
+    except (StoreError, OSError, SQLAlchemyError) as exc:
         fail(f"cannot open the store: {exc}")
     return engine
 
@@ -270,8 +273,11 @@ def worker_command(
     request_timeout: float = _TIMEOUT,
     backoff_scale: float = _BACKOFF,
 ) -> None:
-    """Pull read jobs from the queue, read the meters, store what they say; one JSON line per
-    job event on stdout. SIGTERM or Ctrl-C finishes the jobs in flight and stops."""
+    """Pull read jobs from the queue, read the meters and store what they say.
+
+    One JSON line per job event on stdout; SIGTERM or Ctrl-C finishes the jobs in flight, then
+    stops.
+    """
     chosen = _profile(profile)
     jobs = _queue(queue, ack_wait, max_deliver)
     limits = _limits(
@@ -282,8 +288,8 @@ def worker_command(
         request_timeout,
         backoff_scale,
     )
-    engine = _store(db, migrated=False)
     keystore = _keystore(master_key_file)
+    engine = _store(db, migrated=False)
     settings = WorkerSettings(
         name=name or default_worker_name(), concurrency=concurrency, idle_exit_s=idle_exit
     )
