@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 
 import pytest
 from support.dlms_model import DictModel, rights
@@ -19,7 +20,7 @@ from metra.dlms.errors import SecurityError
 from metra.dlms.protection import SecurityContext
 from metra.dlms.server import AssociationConfig, SecurityAlarm, SecurityEvent, ServerEvent
 from metra.dlms.xdlms.common import DataAccessResult
-from metra.net.client import DlmsClient, Endpoint
+from metra.net.client import DlmsClient, Endpoint, refuse_self_connect
 from metra.net.errors import RequestRefused, ResponseTimeout, TransportError
 from metra.net.server import ServedDevice, serve
 
@@ -219,3 +220,18 @@ def test_profile_read_sends_range_on_the_clock_column() -> None:
     assert isinstance(descriptor.to_value, bytes)
     assert datetime_from_bytes(descriptor.from_value).to_datetime() == start
     assert datetime_from_bytes(descriptor.to_value).to_datetime() == end
+
+
+def test_tcp_self_connect_is_no_connection() -> None:
+    """A socket connected to its own address (loopback simultaneous open) is refused (COL-6)."""
+
+    async def scenario() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.connect(sock.getsockname())
+        _, writer = await asyncio.open_connection(sock=sock)
+        with pytest.raises(TransportError, match="connected to itself"):
+            refuse_self_connect(writer, "127.0.0.1")
+        assert writer.is_closing()
+
+    asyncio.run(scenario())

@@ -101,6 +101,18 @@ def _dt_octets(value: dt.datetime) -> bytes:
     return datetime_to_bytes(DateTime.from_datetime(value))
 
 
+def refuse_self_connect(writer: asyncio.StreamWriter, where: str) -> None:
+    """Close and refuse a connection whose two ends are the same socket address.
+
+    On loopback, connecting to a closed port inside the ephemeral range can succeed as a TCP
+    self-connect (RFC 793 simultaneous open): our own requests would come back as the "meter's"
+    answers and look like a failed authentication, a security event. It is no connection at all.
+    """
+    if writer.get_extra_info("sockname") == writer.get_extra_info("peername"):
+        writer.close()
+        raise TransportError(f"cannot connect to {where}: connected to itself")
+
+
 class DlmsClient:
     """An async DLMS client over one connection.
 
@@ -143,6 +155,7 @@ class DlmsClient:
             )
         except (TimeoutError, OSError) as exc:
             raise TransportError(f"cannot connect to {ep.host}:{ep.port}: {exc}") from exc
+        refuse_self_connect(writer, f"{ep.host}:{ep.port}")
         self.stream = LinkStream(reader, writer, ep.make_link(), timeout=ep.timeout)
         await self.stream.open()
 
