@@ -12,7 +12,7 @@ from api.conftest import World
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
-from metra.console import i18n
+from metra.console import catalogues, i18n
 from metra.security.roles import Role
 
 from .conftest import as_role
@@ -24,10 +24,10 @@ DASHBOARD = {"en": "Dashboard", "pl": "Pulpit", "ru": "Панель", "uk": "П�
 
 def test_jur1_the_template_catalogue_holds_every_string_of_the_console() -> None:
     """JUR-1: extraction from templates and code equals the committed ``console.pot``; run
-    ``python -m metra.console.i18n`` after changing a text."""
-    with (i18n.package_dir() / "locale" / "console.pot").open("rb") as handle:
+    ``python -m metra.console.catalogues`` after changing a text."""
+    with (catalogues.package_dir() / "locale" / "console.pot").open("rb") as handle:
         committed = {m.id for m in read_po(handle) if m.id}
-    extracted = {m.id for m in i18n.extract() if m.id}
+    extracted = {m.id for m in catalogues.extract() if m.id}
     assert extracted == committed
     assert len(extracted) > 200
 
@@ -37,7 +37,7 @@ def test_jur1_every_language_translates_every_string(lang: str) -> None:
     """JUR-1: no empty or fuzzy entry (it would fall back to English), placeholders kept."""
     with i18n.po_path(lang).open("rb") as handle:
         catalog = read_po(handle, locale=lang)
-    with (i18n.package_dir() / "locale" / "console.pot").open("rb") as handle:
+    with (catalogues.package_dir() / "locale" / "console.pot").open("rb") as handle:
         wanted = {m.id for m in read_po(handle) if m.id}
     entries = {m.id: m for m in catalog if m.id}
     assert set(entries) == wanted

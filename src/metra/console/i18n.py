@@ -9,7 +9,7 @@ entry is not used (it falls back to English), and ``tests/console/test_i18n.py``
 catalogue complete.
 
 Strings in Python code that reach a page are marked with `N_` (extracted, translated at render
-time); everything else lives in the templates.
+time); everything else lives in the templates. `metra.console.catalogues` extracts them.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ import functools
 import gettext
 from importlib import resources
 from io import BytesIO
-from pathlib import Path
 
 from babel import Locale
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po
 
 DOMAIN = "console"
 DEFAULT = "en"
@@ -75,49 +72,3 @@ def choose(requested: str | None, profile_language: str) -> str:
         if candidate in LANGUAGES:
             return candidate
     return DEFAULT
-
-
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-METHODS = [
-    ("templates/**.html", "jinja2.ext:babel_extract"),
-    ("**.py", "python"),
-]
-
-
-def package_dir() -> Path:
-    """The console package's directory in the source tree (catalogues are edited there)."""
-    return Path(__file__).parent
-
-
-def extract() -> Catalog:
-    """Every translatable string of the templates and the Python code, as a catalogue."""
-    catalog = Catalog(domain=DOMAIN, project="metra console", charset="utf-8")
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "false"}}
-    for filename, lineno, message, comments, context in extract_from_dir(
-        package_dir(), METHODS, options, KEYWORDS, strip_comment_tags=True
-    ):
-        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    return catalog
-
-
-def update_catalogues() -> None:
-    """Write ``locale/console.pot`` and merge it into every language's ``.po`` (new strings
-    arrive untranslated, vanished ones are dropped); run after changing the console's texts:
-    ``python -m metra.console.i18n``."""
-    template = extract()
-    root = package_dir() / "locale"
-    with (root / f"{DOMAIN}.pot").open("wb") as handle:
-        write_po(handle, template, omit_header=False, sort_output=True, no_location=True)
-    for lang in LANGUAGES:
-        if lang == DEFAULT:
-            continue
-        path = root / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=lang, domain=DOMAIN)
-        catalog.update(template, no_fuzzy_matching=True)
-        with path.open("wb") as handle:
-            write_po(handle, catalog, sort_output=True, no_location=True, ignore_obsolete=True)
-
-
-if __name__ == "__main__":
-    update_catalogues()
