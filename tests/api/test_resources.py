@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from metra.api import create_app
+from metra.api.routers.readings import IntervalsOut
 from metra.security.roles import Role
 from metra.store.masterdata import Entity, change
 from metra.store.schema import audit_record
@@ -82,6 +83,7 @@ def test_dq2_month_of_intervals_with_status_raw_and_validated(
     month = client.get(url, params=month_query(), headers=h)
     items = month.json()["items"]
     assert len(items) == DAYS * 96 - 1
+    assert IntervalsOut.model_validate_json(month.content).model_dump_json() == month.text
     assert items[0]["start"].startswith("2025-03-01T00:00:00")
     assert {i["origin"] for i in items} == {"remote"}
     assert {i["quality"] for i in items} == {"not_validated"}

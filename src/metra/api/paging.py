@@ -143,7 +143,11 @@ def cached(request: Request, body: bytes) -> tuple[str, bool]:
 
 def tagged(request: Request, model: BaseModel) -> Response:
     """The model as JSON with an ETag, or 304 Not Modified when If-None-Match holds it."""
-    body = model.model_dump_json().encode()
+    return tagged_bytes(request, model.model_dump_json().encode())
+
+
+def tagged_bytes(request: Request, body: bytes) -> Response:
+    """JSON bytes with an ETag, or 304 Not Modified when If-None-Match holds them."""
     tag, fresh = cached(request, body)
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if fresh:

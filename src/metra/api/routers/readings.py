@@ -12,16 +12,26 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import UUID
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 
 from metra.api import scoping
 from metra.api.context import connection
-from metra.api.paging import IsoDateTime, TimeRange, release, tagged, time_range, utc
+from metra.api.paging import (
+    IsoDateTime,
+    TimeRange,
+    release,
+    tagged,
+    tagged_bytes,
+    time_range,
+    utc,
+)
 from metra.api.permissions import Grant, Need
 from metra.api.problems import responses
 from metra.mdm import versions
@@ -88,21 +98,40 @@ class ChannelsOut(BaseModel):
     channels: list[str]
 
 
-def _interval(start: datetime, value: float | None, status: int, version: int) -> IntervalOut:
-    return IntervalOut(
-        start=start,
-        value=value,
-        status=status,
-        origin=intervals.origin_of(status).name.lower(),
-        quality=intervals.quality_of(status).name.lower(),
-        meter_status=intervals.meter_status_of(status),
-        version=version,
+@lru_cache(maxsize=4096)
+def _decoded(status: int) -> tuple[str, str, int]:
+    return (
+        intervals.origin_of(status).name.lower(),
+        intervals.quality_of(status).name.lower(),
+        intervals.meter_status_of(status),
     )
+
+
+def _interval(
+    start: datetime, value: float | None, status: int, version: int, method: str | None = None
+) -> dict[str, Any]:
+    """One interval as `IntervalOut` serialises it. Plain dicts serialised by pydantic-core
+    give the same bytes as the models at a tenth of the cost (a month is 2,880 of them)."""
+    origin, quality, meter_status = _decoded(status)
+    return {
+        "start": start,
+        "value": value,
+        "status": status,
+        "origin": origin,
+        "quality": quality,
+        "meter_status": meter_status,
+        "version": version,
+        "method": method,
+    }
+
+
+def _method(code: int) -> str:
+    return Method(code).name.lower() if code in Method._value2member_map_ else str(code)
 
 
 def _validated(
     conn: Connection, meter_id: UUID, channel: str, span: TimeRange
-) -> list[IntervalOut]:
+) -> list[dict[str, Any]]:
     days = []
     day = span.first_day
     while day <= span.last_day:
@@ -120,15 +149,15 @@ def _validated(
         ):
             begins = origin + timedelta(seconds=i * found.interval_s)
             if span.start <= begins < span.end:
-                item = _interval(
-                    begins, None if math.isnan(value) else value, status, found.version
+                out.append(
+                    _interval(
+                        begins,
+                        None if math.isnan(value) else value,
+                        status,
+                        found.version,
+                        _method(method),
+                    )
                 )
-                item.method = (
-                    Method(method).name.lower()
-                    if method in Method._value2member_map_
-                    else str(method)
-                )
-                out.append(item)
     return out
 
 
@@ -159,15 +188,15 @@ def get_intervals(
         ]
     else:
         items = _validated(conn, meter_id, channel, span)
-    body = IntervalsOut(
-        meter_id=meter_id,
-        channel=channel,
-        source=source,
-        start=span.start,
-        end=span.end,
-        items=items,
-    )
-    answer = tagged(request, body)
+    body = {
+        "meter_id": meter_id,
+        "channel": channel,
+        "source": source,
+        "start": span.start,
+        "end": span.end,
+        "items": items,
+    }
+    answer = tagged_bytes(request, pydantic_core.to_json(body))
     if answer.status_code == 200:
         release(
             conn,
