@@ -21,6 +21,7 @@ from . import (
 from .balance_cmd import balance_command
 from .billing_cmd import billing_command
 from .command_cmd import app as command_app
+from .prepay_cmd import app as prepay_app
 
 app = typer.Typer(
     name="metra",
@@ -57,4 +58,5 @@ app.command("kpi")(kpi_cmd.kpi_command)
 app.command("balance")(balance_command)
 app.command("billing")(billing_command)
 app.add_typer(command_app, name="command")
+app.add_typer(prepay_app, name="prepay")
 app.add_typer(vee_cmd.app, name="vee")

@@ -32,7 +32,9 @@ from .errors import NotifyFailed
 class Notifier(Protocol):
     """One delivery channel (``email``, ``sms``...)."""
 
-    channel: str
+    @property
+    def channel(self) -> str:
+        """The account channel this notifier serves."""
 
     def send(self, address: str, subject: str, body: str) -> None:
         """Hand one message over; raise `NotifyFailed` when it was not accepted."""
