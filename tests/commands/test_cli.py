@@ -147,3 +147,32 @@ def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
     assert {c["status"] for c in shown["commands"]} == {"confirmed"}
     out = run(app, ["audit", "verify"])
     assert out.exit_code == 0 and out.output.startswith("ok:"), out.output
+
+
+def test_cli_bad_calendar_file_refused_before_anything_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CMD-2: ``--params-file`` with a calendar whose season names no week is refused with the
+    field's path before log-in; no request is stored."""
+    from metra.store import commands
+
+    db = str(tmp_path / "m.db")
+    migrate(db)
+    monkeypatch.setenv("METRA_DB", db)
+    monkeypatch.setenv("METRA_PROFILE", "pl")
+    bad = tmp_path / "calendar.json"
+    calendar = {
+        "name": "G11",
+        "seasons": [{"name": "ALL", "start": "01-01", "week": "NONE"}],
+        "weeks": [{"name": "W", "days": [1] * 7}],
+        "days": [{"id": 1, "actions": [{"start": "00:00", "zone": 1}]}],
+    }
+    bad.write_text(json.dumps({"calendar": calendar}))
+    args = ["command", "submit", "activity_calendar", "--meter", "X", "--as", "ann"]
+    out = CliRunner().invoke(app, [*args, "--params-file", str(bad)])
+    assert out.exit_code != 0
+    assert "nothing submitted" in out.output and "calendar.seasons[0].week" in out.output
+    engine = make_engine(db)
+    with engine.connect() as c:
+        assert commands.listing(c) == []
+    engine.dispose()

@@ -31,8 +31,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Connection
 
+from metra.headend import command_params
 from metra.headend.collector import MeterTarget
 from metra.headend.command_exec import CommandExecutor, ExecutorSettings
+from metra.headend.command_params import ParamsError
 from metra.headend.command_runner import CommandRunner
 from metra.headend.errors import HeadEndError
 from metra.headend.firmware import FirmwareStore
@@ -63,6 +65,7 @@ ZONES = typer.Option(
     help="Controlled-zone networks, comma-separated (breaker and firmware commands).",
 )
 SOURCE = "127.0.0.1"
+MAX_PARAMS_FILE = 1 << 20
 
 
 def _secret(prompt: str) -> str:
@@ -138,6 +141,21 @@ def _params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _params_file(path: Path | None) -> dict[str, Any]:
+    """A JSON object of parameters from a file (bounded: parameters are small)."""
+    if path is None:
+        return {}
+    try:
+        if path.stat().st_size > MAX_PARAMS_FILE:
+            fail(f"{path}: larger than {MAX_PARAMS_FILE} octets")
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        fail(f"{path}: {exc}")
+    if not isinstance(value, dict):
+        fail(f"{path}: expected a JSON object")
+    return value
+
+
 def _when(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -175,6 +193,9 @@ def submit_command(
     kind: str = typer.Argument(..., help=f"One of: {', '.join(COMMAND_KINDS)}."),
     meter: list[str] = typer.Option(..., "--meter", help="Meter serial (repeat for several)."),
     param: list[str] = typer.Option([], "--param", help="key=value (e.g. watts=5000)."),
+    params_file: Path | None = typer.Option(
+        None, "--params-file", help="A JSON object of parameters (e.g. a calendar)."
+    ),
     at: str | None = typer.Option(None, "--at", help="Execution time, ISO 8601 with offset."),
     emergency: bool = typer.Option(False, "--emergency", help="Emergency (rationing) mode."),
     prepayment: bool = typer.Option(False, "--prepayment", help="A prepayment disconnection."),
@@ -187,6 +208,11 @@ def submit_command(
 ) -> None:
     """Submit a request; prints its id, status and the approvals it still needs."""
     rules, policy = _profile(profile), _policy(zones)
+    values = {**_params_file(params_file), **_params(param)}
+    try:
+        command_params.check(kind, values)
+    except ParamsError as exc:
+        fail(f"parameters refused, nothing submitted: {exc}")
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
@@ -202,7 +228,7 @@ def submit_command(
                         kind,
                         _meters(conn, meter),
                         source_address=SOURCE,
-                        params=_params(param),
+                        params=values,
                         request_id=UUID(request_id) if request_id else None,
                         reason=reason,
                         emergency=emergency,

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -39,6 +39,7 @@ from metra.dlms import axdr
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.cosem import objects
+from metra.dlms.cosem.calendar import SpecialDayEntry
 from metra.dlms.cosem.disconnect import allowed_transition
 from metra.dlms.cosem.enums import (
     ControlMode,
@@ -69,6 +70,11 @@ from metra.net.client import DlmsClient, Endpoint
 from metra.net.errors import RequestRefused, TransportError
 
 from .collector import PUBLIC_SAP, MeterTarget
+from .command_params import (
+    ParamsError,
+    calendar_plan,
+    special_days_plan,
+)
 from .keystore import AssociationKeys
 
 #: Class ids of the objects commands touch.
@@ -77,6 +83,7 @@ DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8
 #: while their destination is empty (ACC-2).
 HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
 PUSH_SETUP_CLASS = 40
+CALENDAR_CLASS, SPECIAL_DAYS_CLASS = 20, 11
 
 
 class Delivery(StrEnum):
@@ -142,6 +149,7 @@ class Firmware:
 
 
 Operation = Callable[[DlmsClient, dict[str, Any]], Awaitable[dict[str, Any]]]
+_Plan = TypeVar("_Plan")
 
 
 class CommandExecutor:
@@ -205,6 +213,8 @@ class CommandExecutor:
             "time_set": self._time_set,
             "han_open": self._han(True),
             "han_close": self._han(False),
+            "activity_calendar": self._activity_calendar,
+            "special_days": self._special_days,
         }
 
     # ---------------------------------------------------------------------------- sessions
@@ -407,6 +417,73 @@ class CommandExecutor:
 
         return run
 
+    # ---------------------------------------------------------------------------- tariffs
+
+    async def _activity_calendar(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Activity calendar (CMD-2; a tariff group is a calendar named for it): write the
+        passive calendar, each table read back, then activate it now (method 1, signed as the
+        activation of an operating mode, CMD-6) and read the *active* tables back, or set
+        `activate_passive_calendar_time` and read that back. A calendar already active as asked
+        is confirmed without writing (a retried command does not act twice)."""
+        plan = _parsed(calendar_plan, args)
+        ln = objects.ACTIVITY_CALENDAR
+        tables: list[Data] = [
+            OctetString(plan.name),
+            Array([x.to_data() for x in plan.seasons]),
+            Array([x.to_data() for x in plan.weeks]),
+            Array([x.to_data() for x in plan.days]),
+        ]
+        label = plan.name.decode(errors="replace")
+        if plan.activate_at is None and await self._active_calendar(client) == tables:
+            return {"calendar": label, "already": True}
+        for attr, value in zip((6, 7, 8, 9), tables, strict=True):
+            await self._write_checked(client, CALENDAR_CLASS, ln, attr, value, signed=False)
+        if plan.activate_at is not None:
+            stamp = DateTime.from_datetime(plan.activate_at)
+            when = OctetString(axdr.datetime_to_bytes(stamp))
+            await self._write_checked(client, CALENDAR_CLASS, ln, 10, when, signed=self._signed)
+            return {"calendar": label, "activate_at": plan.activate_at.isoformat()}
+        await client.action(CALENDAR_CLASS, ln.to_bytes(), 1, Integer(0), signed=self._signed)
+        if await self._active_calendar(client) != tables:
+            raise CommandFailed(f"calendar {label!r} is not the active one after activation")
+        return {"calendar": label, "activated": True}
+
+    async def _active_calendar(self, client: DlmsClient) -> list[Data]:
+        ln = objects.ACTIVITY_CALENDAR.to_bytes()
+        return [await client.get(CALENDAR_CLASS, ln, attr) for attr in (2, 3, 4, 5)]
+
+    async def _special_days(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Special days table (CMD-2): insert (method 1) the entries not yet in the table and
+        delete (method 2) the indices still in it, then read the table back: every inserted
+        entry present, every deleted index gone."""
+        plan = _parsed(special_days_plan, args)
+        ln = objects.SPECIAL_DAYS_TABLE.to_bytes()
+        before = await self._special_entries(client)
+        inserted = deleted = 0
+        for entry in plan.insert:
+            if entry not in before:
+                await client.action(SPECIAL_DAYS_CLASS, ln, 1, entry.to_data())
+                inserted += 1
+        for index in plan.delete:
+            if any(e.index == index for e in before):
+                await client.action(SPECIAL_DAYS_CLASS, ln, 2, LongUnsigned(index))
+                deleted += 1
+        after = await self._special_entries(client)
+        missing = [e.index for e in plan.insert if e not in after]
+        kept = [i for i in plan.delete if any(e.index == i for e in after)]
+        if missing or kept:
+            raise CommandFailed(f"special days read back: missing {missing}, not deleted {kept}")
+        return {"inserted": inserted, "deleted": deleted, "entries": len(after)}
+
+    async def _special_entries(self, client: DlmsClient) -> list[SpecialDayEntry]:
+        value = await client.get(SPECIAL_DAYS_CLASS, objects.SPECIAL_DAYS_TABLE.to_bytes(), 2)
+        if not isinstance(value, list):
+            raise CommandFailed("the special days table answered no entries")
+        try:
+            return [SpecialDayEntry.from_data(v) for v in value]
+        except DlmsError as exc:
+            raise CommandFailed(f"special days table: {exc}") from None
+
     # ---------------------------------------------------------------------------- keys
 
     async def _key_change(
@@ -531,6 +608,14 @@ class _Session:
             await self.client.__aexit__(None, None, None)
         finally:
             self.executor._remember(self.target, self.sap, self.client)
+
+
+def _parsed(parse: Callable[[Mapping[str, Any]], _Plan], args: Mapping[str, Any]) -> _Plan:
+    """Parameters parsed again at execution (a stored row is not trusted); bad ones fail."""
+    try:
+        return parse(args)
+    except ParamsError as exc:
+        raise CommandFailed(f"bad parameters: {exc}") from None
 
 
 def _watts(args: Mapping[str, Any]) -> int:

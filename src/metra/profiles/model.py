@@ -121,6 +121,7 @@ COMMAND_KINDS = (
     "time_sync",
     "time_set",
     "activity_calendar",
+    "special_days",
     "han_open",
     "han_close",
     "key_change",

@@ -33,6 +33,7 @@ from metra.profiles.model import Profile
 from metra.security import audit
 from metra.security.roles import Principal, require
 from metra.security.safeguards import (
+    TOU_KINDS,
     CommandPolicy,
     SafeguardRefused,
     check_approval,
@@ -140,7 +141,7 @@ def submit(
         raise SafeguardRefused("execute_at", "an execution time needs its UTC offset")
     if emergency and kind not in ("disconnect", "emergency_power_limit"):
         raise SafeguardRefused("emergency", "the emergency mode applies to disconnections")
-    tou = [_tou_capable(conn, m, at) for m in meters] if kind == "activity_calendar" else []
+    tou = [_tou_capable(conn, m, at) for m in meters] if kind in TOU_KINDS else []
     approvals = check_submission(
         conn,
         actor,

@@ -49,6 +49,7 @@ KIND_PERMISSIONS: dict[str, Permission] = {
     "time_sync": P.METERS_CLOCK,
     "time_set": P.METERS_CLOCK,
     "activity_calendar": P.METERS_PARAMETERISE,
+    "special_days": P.METERS_PARAMETERISE,
     "key_change": P.KEYS_MANAGE,
     "firmware_update": P.CONFIG_MANAGE,
 }
@@ -59,7 +60,7 @@ DISCONNECTION_KINDS = ("disconnect",)
 #: Commands that move the breaker or replace firmware: only from the controlled zone (SEC-6).
 ZONE_KINDS = frozenset({"connect", "disconnect", "firmware_update"})
 #: Commands a meter without time-of-use capability cannot carry out.
-TOU_KINDS = frozenset({"activity_calendar"})
+TOU_KINDS = frozenset({"activity_calendar", "special_days"})
 
 
 class SafeguardRefused(SecurityLayerError):
