@@ -14,7 +14,8 @@ from rich.table import Table
 from metra.profiles import available_profiles
 
 from .common import fail
-from .demo import DemoOptions, keep_reading, read_history, summarise
+from .demo import DemoOptions, default_db, keep_reading, read_history, summarise
+from .demo_console import serve_and_read
 
 
 def _print_summary(console: Console, summary: dict[str, Any]) -> None:
@@ -62,7 +63,14 @@ def demo_command(
     ),
     seed: int = typer.Option(1, "--seed", help="Fleet seed (same seed, same fleet)."),
     faults: bool = typer.Option(True, "--faults/--no-faults", help="Inject meter faults."),
-    once: bool = typer.Option(False, "--once", help="Stop after the history read."),
+    once: bool = typer.Option(
+        False, "--once", help="Stop after the history read (no console, no schedule)."
+    ),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Open the web console while reading on schedule."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Console address (with --serve)."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Console port."),
     every: float = typer.Option(
         900.0, "--every", min=1.0, help="Seconds between scheduled reads after the history."
     ),
@@ -102,7 +110,20 @@ def demo_command(
                 console.print(f"store: {store}  (master key: {run.master_key_file})")
             if not once:
                 console.print(f"reading on schedule every {every:g} s; Ctrl-C stops")
-                await keep_reading(run, collector, every, report)
+                if serve:
+                    url = options.db or default_db()
+                    await serve_and_read(
+                        run,
+                        collector,
+                        url,
+                        host=host,
+                        port=port,
+                        every_s=every,
+                        report=report,
+                        say=lambda text: typer.echo(text, err=True),
+                    )
+                else:
+                    await keep_reading(run, collector, every, report)
         finally:
             collector.close()
             await fleet.stop()
