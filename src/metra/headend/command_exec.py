@@ -73,6 +73,7 @@ from .collector import PUBLIC_SAP, MeterTarget
 from .command_params import (
     ParamsError,
     calendar_plan,
+    scope_plan,
     special_days_plan,
 )
 from .keystore import AssociationKeys
@@ -83,7 +84,7 @@ DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8
 #: while their destination is empty (ACC-2).
 HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
 PUSH_SETUP_CLASS = 40
-CALENDAR_CLASS, SPECIAL_DAYS_CLASS = 20, 11
+CALENDAR_CLASS, SPECIAL_DAYS_CLASS, PROFILE_CLASS = 20, 11, 7
 
 
 class Delivery(StrEnum):
@@ -215,6 +216,7 @@ class CommandExecutor:
             "han_close": self._han(False),
             "activity_calendar": self._activity_calendar,
             "special_days": self._special_days,
+            "data_scope": self._data_scope,
         }
 
     # ---------------------------------------------------------------------------- sessions
@@ -483,6 +485,40 @@ class CommandExecutor:
             return [SpecialDayEntry.from_data(v) for v in value]
         except DlmsError as exc:
             raise CommandFailed(f"special days table: {exc}") from None
+
+    # ---------------------------------------------------------------------------- scope
+
+    async def _data_scope(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Scope of data sent (CMD-2): a profile's capture objects (attribute 3) and capture
+        period (attribute 4), and push setups' object lists (attribute 2), each written only when
+        it differs and read back. A refusal names the attribute and what was applied before it,
+        since the earlier writes stay."""
+        plan = _parsed(scope_plan, args)
+        changes: list[tuple[str, int, Obis, int, Data]] = []
+        if plan.capture_objects is not None:
+            objects_ = Array([o.to_data() for o in plan.capture_objects])
+            changes.append(("capture_objects", PROFILE_CLASS, plan.profile, 3, objects_))
+        if plan.capture_period_s is not None:
+            period = DoubleLongUnsigned(plan.capture_period_s)
+            changes.append(("capture_period_s", PROFILE_CLASS, plan.profile, 4, period))
+        for setup, listed in plan.push:
+            pushed = Array([o.to_data() for o in listed])
+            changes.append((f"push {setup}", PUSH_SETUP_CLASS, setup, 2, pushed))
+        applied: list[str] = []
+        unchanged: list[str] = []
+        for what, cls, ln, attr, value in changes:
+            if await client.get(cls, ln.to_bytes(), attr) == value:
+                unchanged.append(what)
+                continue
+            try:
+                await self._write_checked(client, cls, ln, attr, value, signed=False)
+            except RequestRefused as exc:
+                raise CommandFailed(
+                    f"{what} ({ln}:{attr}) refused by the meter: {exc.result}; "
+                    f"applied before it: {applied or 'nothing'}"
+                ) from None
+            applied.append(what)
+        return {"profile": str(plan.profile), "applied": applied, "unchanged": unchanged}
 
     # ---------------------------------------------------------------------------- keys
 

@@ -122,6 +122,7 @@ COMMAND_KINDS = (
     "time_set",
     "activity_calendar",
     "special_days",
+    "data_scope",
     "han_open",
     "han_close",
     "key_change",

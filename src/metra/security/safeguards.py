@@ -50,6 +50,7 @@ KIND_PERMISSIONS: dict[str, Permission] = {
     "time_set": P.METERS_CLOCK,
     "activity_calendar": P.METERS_PARAMETERISE,
     "special_days": P.METERS_PARAMETERISE,
+    "data_scope": P.METERS_PARAMETERISE,
     "key_change": P.KEYS_MANAGE,
     "firmware_update": P.CONFIG_MANAGE,
 }
