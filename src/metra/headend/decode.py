@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
@@ -25,15 +25,16 @@ from metra.dlms.obis import Obis
 from metra.dlms.xdlms.common import CaptureObject
 from metra.store.events import MeterEvent
 from metra.store.intervals import (
+    SECONDS_PER_DAY,
     DayReading,
     Origin,
-    day_start,
     intervals_per_day,
     status_code,
 )
 from metra.store.registers import BillingSnapshot, Period, RegisterReading
 
 CLOCK_CLASS = 8
+_EPOCH_DAY = date(1970, 1, 1)
 DATA_CLASS = 1
 #: Group C of the status objects (0-0:96.10.x.255, "status register" in the OBIS list).
 _STATUS_C, _STATUS_D = 96, 10
@@ -63,12 +64,21 @@ def to_datetime(value: Data) -> datetime:
     A time without deviation is taken as UTC: the fleet's meters keep UTC, and a local meter
     without deviation cannot be placed on the time line anyway.
     """
-    if isinstance(value, DateTime):
-        stamp = value
-    elif isinstance(value, bytes) and len(value) == 12:
-        stamp = axdr.datetime_from_bytes(value)
-    else:
+    if isinstance(value, bytes) and len(value) == 12:
+        return _from_octets(bytes(value))
+    if not isinstance(value, DateTime):
         raise DecodeError(f"not a date-time: {type(value).__name__}")
+    return _instant(value)
+
+
+@lru_cache(maxsize=65536)
+def _from_octets(raw: bytes) -> datetime:
+    """A 12-octet date-time, cached: every meter of a fleet stamps its rows with the same
+    instants, so a daily run decodes each distinct stamp once, not once per meter and row."""
+    return _instant(axdr.datetime_from_bytes(raw))
+
+
+def _instant(stamp: DateTime) -> datetime:
     try:
         moment = stamp.to_datetime()
     except ValueError as exc:
@@ -103,15 +113,20 @@ class ScalerUnit:
 
 @dataclass(frozen=True)
 class Column:
-    """One capture object of a profile, its role and, for value columns, its scaling."""
+    """One capture object of a profile, its role and, for value columns, its scaling.
+
+    The OBIS text and the scale factor are worked out once per layout, not once per cell.
+    """
 
     capture: CaptureObject
     role: str  # "clock", "status" or "value"
     scaling: ScalerUnit = ScalerUnit()
+    obis: str = field(init=False, compare=False)
+    factor: float = field(init=False, compare=False)
 
-    @property
-    def obis(self) -> str:
-        return _obis_text(bytes(self.capture.logical_name))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obis", _obis_text(bytes(self.capture.logical_name)))
+        object.__setattr__(self, "factor", 10.0**self.scaling.scaler)
 
 
 @lru_cache(maxsize=4096)
@@ -147,35 +162,49 @@ class ProfileRow:
 
 
 def rows(buffer: Data, columns: Sequence[Column], period_s: int) -> list[ProfileRow]:
-    """Decode a profile buffer; null clocks continue from the previous row by `period_s`."""
+    """Decode a profile buffer; null clocks continue from the previous row by `period_s`.
+
+    The roles, names and factors of the columns are looked up once, so each cell costs a type
+    check and a multiplication: a daily read of a 10,000-meter fleet is millions of cells.
+    """
     if not isinstance(buffer, list):
         raise DecodeError("a profile buffer must be an array")
+    width = len(columns)
+    plan = [(c.role, c.obis, c.factor) for c in columns]
+    step = timedelta(seconds=period_s)
     out: list[ProfileRow] = []
     previous: datetime | None = None
     for entry in buffer:
-        if not isinstance(entry, list) or len(entry) != len(columns):
+        if not isinstance(entry, list) or len(entry) != width:
             raise DecodeError("a profile row does not match its capture objects")
         at: datetime | None = None
         status = 0
         values: dict[str, float] = {}
-        for column, cell in zip(columns, entry, strict=True):
-            if column.role == "clock":
+        for (role, obis, factor), cell in zip(plan, entry, strict=True):
+            if role == "value":
+                if cell is None:
+                    continue
+                if type(cell) is bool or not isinstance(cell, int | float):
+                    raise DecodeError(f"{obis} is not a number: {type(cell).__name__}")
+                values[obis] = cell * factor
+            elif role == "clock":
                 if cell is None or (isinstance(cell, bytes) and not cell):
                     if previous is None or period_s <= 0:
                         raise DecodeError("first profile row has no time")
-                    at = previous + timedelta(seconds=period_s)
+                    at = previous + step
                 else:
                     at = to_datetime(cell)
-            elif column.role == "status":
+            else:
                 status = int(_number(cell, "status")) & 0xFF
-            elif cell is not None:
-                raw = _number(cell, column.obis)
-                values[column.obis] = raw * 10.0**column.scaling.scaler
         if at is None:
             raise DecodeError("a profile has no clock column")
         out.append(ProfileRow(at, status, values))
         previous = at
     return out
+
+
+#: Status codes of remote values by the meter's status byte (one look-up per row, not a call).
+_REMOTE_CODES = [status_code(Origin.REMOTE, meter=bits) for bits in range(256)]
 
 
 def interval_days(
@@ -196,14 +225,16 @@ def interval_days(
         lambda: ([None] * n, [0] * n)
     )
     for row in profile_rows:
-        begins = row.at - timedelta(seconds=period_s)
-        offset = (begins - day_start(begins.date())).total_seconds()
-        if offset % period_s:
+        stamp = row.at.timestamp()
+        begins = int(stamp) - period_s  # seconds since the epoch (UTC) the interval starts
+        second_of_day = begins % SECONDS_PER_DAY
+        if second_of_day % period_s or stamp != int(stamp):
             continue
-        index = int(offset // period_s)
-        code = status_code(Origin.REMOTE, meter=row.status)
+        index = second_of_day // period_s
+        day = _EPOCH_DAY + timedelta(days=begins // SECONDS_PER_DAY)
+        code = _REMOTE_CODES[row.status]
         for channel, value in row.values.items():
-            values, status = days[(channel, begins.date())]
+            values, status = days[(channel, day)]
             values[index] = value
             status[index] = code
     return [

@@ -215,6 +215,37 @@ class KeyStore:
             self.get(conn, meter_id, interface, key_kind("ak", client_sap)),
         )
 
+    def associations(
+        self, conn: Connection, meter_ids: Iterable[UUID], interface: str, client_sap: int
+    ) -> dict[UUID, AssociationKeys]:
+        """Both keys of one client SAP for many meters in one query (a collection run's
+        sessions); meters lacking a key are left out, and `association` says why for them."""
+        wanted = sorted(set(meter_ids))
+        kinds = (key_kind("ek", client_sap), key_kind("ak", client_sap))
+        t = meter_key
+        found: dict[UUID, dict[str, bytes]] = {}
+        for i in range(0, len(wanted), 500):
+            query = select(t.c.meter_id, t.c.kind, t.c.wrapped, t.c.kek_id).where(
+                t.c.meter_id.in_(wanted[i : i + 500]),
+                t.c.interface == interface,
+                t.c.kind.in_(kinds),
+                t.c.retired_at.is_(None),
+            )
+            for meter_id, kind, wrapped, kek_id in conn.execute(query):
+                master = self._masters.get(kek_id)
+                if master is None:
+                    continue
+                try:
+                    plain = master.open(wrapped, _context(meter_id, interface, kind))
+                except KeyStoreError:
+                    continue
+                found.setdefault(meter_id, {})[kind] = plain
+        return {
+            meter_id: AssociationKeys(pair[kinds[0]], pair[kinds[1]])
+            for meter_id, pair in found.items()
+            if len(pair) == 2
+        }
+
     def rotate(self, conn: Connection, new_master: MasterKey, *, at: datetime, by: str) -> int:
         """Re-seal every key in use under `new_master`; returns how many were re-sealed.
 

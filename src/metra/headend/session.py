@@ -128,13 +128,19 @@ async def _profile_rows(
     return layout, decode.rows(buffer, layout.columns, layout.period_s)
 
 
-async def _registers(
-    client: DlmsClient, meter_id: UUID, registers: Sequence[Obis], data: SessionData
+_Item = tuple[int, bytes, int, SelectiveAccess | None]
+
+
+def _register_items(registers: Sequence[Obis]) -> list[_Item]:
+    return [(REGISTER_CLASS, r.to_bytes(), a, None) for r in registers for a in (2, 3)]
+
+
+def _take_registers(
+    meter_id: UUID,
+    registers: Sequence[Obis],
+    answers: Sequence[Data | DataAccessResult],
+    data: SessionData,
 ) -> None:
-    items: list[tuple[int, bytes, int, SelectiveAccess | None]] = [
-        (REGISTER_CLASS, r.to_bytes(), a, None) for r in registers for a in (2, 3)
-    ]
-    answers = await client.get_many(items)
     read_at = data.local_time or data.started_at
     captured = data.meter_time or read_at
     for i, obis in enumerate(registers):
@@ -145,18 +151,6 @@ async def _registers(
         data.registers.append(
             decode.register(meter_id, obis, value, scaling, captured_at=captured, read_at=read_at)
         )
-
-
-async def _journal(
-    client: DlmsClient, meter_id: UUID, log: Obis, since: datetime, until: datetime, now: datetime
-) -> list[MeterEvent]:
-    try:
-        buffer: Data = await client.get(
-            PROFILE_CLASS, log.to_bytes(), 2, range_access(since, until)
-        )
-    except RequestRefused:
-        return []
-    return decode.journal(meter_id, log, buffer, registered_at=now)
 
 
 async def read(
@@ -170,17 +164,30 @@ async def read(
 ) -> None:
     """Read everything in `plan` over an open association, filling `data` as it goes."""
     meter = data.meter_id
-    if plan.clock:
-        clock = await client.get(8, objects.CLOCK.to_bytes(), 2)
-        data.local_time = now()
-        data.meter_time = decode.to_datetime(clock)
-        data.done.append("clock")
-    if plan.registers:
-        await _registers(client, meter, BILLING_REGISTERS, data)
-        data.done.append("registers")
-    if plan.instantaneous:
-        await _registers(client, meter, INSTANTANEOUS, data)
-        data.done.append("instantaneous")
+    # Clock, billing and instantaneous registers in one get-with-list: every request costs a
+    # round trip and a GCM operation on both sides, so a session asks as few as it can.
+    registers = (BILLING_REGISTERS if plan.registers else ()) + (
+        INSTANTANEOUS if plan.instantaneous else ()
+    )
+    items = ([(8, objects.CLOCK.to_bytes(), 2, None)] if plan.clock else []) + _register_items(
+        registers
+    )
+    if items:
+        answers = await client.get_many(items)
+        if len(answers) != len(items):
+            raise DecodeError("get-with-list answered a different number of items")
+        if plan.clock:
+            clock, answers = answers[0], answers[1:]
+            if isinstance(clock, DataAccessResult):
+                raise RequestRefused("get clock", clock)
+            data.local_time = now()
+            data.meter_time = decode.to_datetime(clock)
+            data.done.append("clock")
+        _take_registers(meter, registers, answers, data)
+        if plan.registers:
+            data.done.append("registers")
+        if plan.instantaneous:
+            data.done.append("instantaneous")
     if plan.load_profile is not None:
         # One request per day: a drop halfway through a long backfill keeps the days already
         # received, and the next session asks only for what is still missing (COL-8).
@@ -212,11 +219,25 @@ async def read(
         )
         data.done.append(f"billing_{period.name.lower()}")
     until = now()
+    # Every journal due in one get-with-list, each with its own range.
+    logs: list[tuple[Obis, datetime, datetime]] = []
     if plan.events_since is not None:
-        for log in JOURNALS:
-            data.events.extend(await _journal(client, meter, log, plan.events_since, until, until))
-        data.done.append("events")
+        logs += [(log, plan.events_since, until) for log in JOURNALS]
     if plan.power_quality is not None:
-        log = objects.POWER_QUALITY_EVENT_LOG
-        data.events.extend(await _journal(client, meter, log, *plan.power_quality, until))
-        data.done.append("power_quality")
+        logs.append((objects.POWER_QUALITY_EVENT_LOG, *plan.power_quality))
+    if logs:
+        wanted: list[_Item] = [
+            (PROFILE_CLASS, log.to_bytes(), 2, range_access(since, end)) for log, since, end in logs
+        ]
+        buffers = await client.get_many(wanted)
+        if len(buffers) != len(wanted):
+            raise DecodeError("get-with-list answered a different number of items")
+        for (log, _, _), buffer in zip(logs, buffers, strict=True):
+            if isinstance(buffer, DataAccessResult):
+                data.skipped.append(str(log))  # a meter without this log
+                continue
+            data.events.extend(decode.journal(meter, log, buffer, registered_at=until))
+        if plan.events_since is not None:
+            data.done.append("events")
+        if plan.power_quality is not None:
+            data.done.append("power_quality")

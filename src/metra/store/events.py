@@ -9,7 +9,7 @@ nothing twice (key: meter, log, time, raw code).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from metra.store.errors import NotFound
 from metra.store.schema import meter_event, security_event, system_event
-from metra.store.upsert import insert_new
+from metra.store.upsert import insert_new, row_of
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class MeterEvent:
 
 def add_meter_events(conn: Connection, events: Iterable[MeterEvent]) -> int:
     """Store meter events idempotently; returns how many were new."""
-    return insert_new(conn, meter_event, [asdict(e) for e in events])
+    return insert_new(conn, meter_event, [row_of(e) for e in events])
 
 
 def meter_events(

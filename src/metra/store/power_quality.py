@@ -7,7 +7,7 @@ an occurrence (sag, swell, interruption) with its duration; re-reads are skipped
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from metra.store.schema import power_quality
-from metra.store.upsert import insert_new
+from metra.store.upsert import insert_new, row_of
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class PowerQualityRecord:
 
 def add(conn: Connection, records: Iterable[PowerQualityRecord]) -> int:
     """Store records idempotently (key: meter, OBIS, kind, time); returns how many were new."""
-    return insert_new(conn, power_quality, [asdict(r) for r in records])
+    return insert_new(conn, power_quality, [row_of(r) for r in records])
 
 
 def records(

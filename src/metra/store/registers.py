@@ -9,7 +9,7 @@ capture is skipped, never duplicated nor overwritten.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -18,7 +18,7 @@ from uuid import UUID
 from sqlalchemy import Connection, select
 
 from metra.store.schema import billing_snapshot, register_reading
-from metra.store.upsert import insert_new
+from metra.store.upsert import insert_new, row_of
 
 
 def scaled(raw_value: float, scaler: int) -> Decimal:
@@ -65,7 +65,7 @@ class BillingSnapshot:
 
 def add_readings(conn: Connection, readings: Iterable[RegisterReading]) -> int:
     """Store readings idempotently (key: meter, OBIS, capture time); returns how many were new."""
-    return insert_new(conn, register_reading, [asdict(r) for r in readings])
+    return insert_new(conn, register_reading, [row_of(r) for r in readings])
 
 
 def readings(
@@ -84,7 +84,7 @@ def readings(
 
 def add_snapshots(conn: Connection, snapshots: Iterable[BillingSnapshot]) -> int:
     """Store billing snapshots idempotently; returns how many were new."""
-    rows = [{**asdict(s), "period": s.period.value} for s in snapshots]
+    rows = [{**row_of(s), "period": s.period.value} for s in snapshots]
     return insert_new(conn, billing_snapshot, rows)
 
 
