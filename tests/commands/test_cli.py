@@ -176,3 +176,82 @@ def test_cli_bad_calendar_file_refused_before_anything_is_stored(
     with engine.connect() as c:
         assert commands.listing(c) == []
     engine.dispose()
+
+
+def test_cli_parameterise_a_substation_from_a_prepared_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fleet: Fleet
+) -> None:
+    """CMD-8: ``metra command parameterise`` refuses a bad file before anything is stored, then
+    applies a good one to every meter behind a substation; ``run`` confirms each by read-back
+    and ``show`` gives each meter's result per setting."""
+    from metra.store.masterdata import Entity, create, find
+
+    db = str(tmp_path / "m.db")
+    migrate(db)
+    for name, value in {
+        "METRA_DB": db,
+        "METRA_PROFILE": "pl",
+        "METRA_MASTER_KEY": KEY,
+        "METRA_KEK": KEK,
+    }.items():
+        monkeypatch.setenv(name, value)
+    inventory = tmp_path / "inventory.json"
+    fleet.write_inventory(inventory, bytes.fromhex(KEK))
+    engine = make_engine(db)
+    import_file(
+        engine,
+        KeyStore(MasterKey.load()),
+        inventory,
+        bytes.fromhex(KEK),
+        at=datetime.now(UTC),
+        by="i",
+    )
+    old = datetime(2024, 1, 1).date()
+    with engine.begin() as c:
+        station = create(c, Entity.SUBSTATION, {"code": "SS-P", "kind": "MV/LV"}, effective=old)
+        feeder = create(c, Entity.FEEDER, {"substation_id": station, "code": "F1"}, effective=old)
+        for m in fleet.meters:
+            (meter_id,) = find(c, Entity.METER, datetime.now(UTC).date(), serial=m.identity.serial)
+            point = create(c, Entity.DELIVERY_POINT, {"feeder_id": feeder}, effective=old)
+            create(
+                c,
+                Entity.METERING_POINT,
+                {"delivery_point_id": point, "meter_id": meter_id, "role": "main"},
+                effective=old,
+            )
+    engine.dispose()
+    seeds = _people(db)
+    step = [0.0, 30.0]
+
+    def as_ann(n: int) -> str:
+        return f"Strong-pw-39!x\n{totp(seeds['ann'], time.time() + step[n])}\n"
+
+    run = CliRunner().invoke
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[set]]\nclass_id = 70\nobis = "0-0:96.3.10.255"\nattribute = 4\n')
+    args = ["command", "parameterise", "--substation", "SS-P", "--as", "ann"]
+    out = run(app, [*args, "--file", str(bad)])
+    assert out.exit_code != 0 and "nothing submitted" in out.output and "set[0]" in out.output
+    good = tmp_path / "lp.toml"
+    good.write_text(
+        'name = "LP 30 min"\n[[set]]\nclass_id = 7\nobis = "1-0:99.1.0.255"\nattribute = 4\n'
+        'type = "double-long-unsigned"\nvalue = 1800\n'
+    )
+    out = run(app, [*args, "--file", str(good)], input=as_ann(0))
+    assert out.exit_code == 0, out.output
+    submitted = json.loads(out.output.strip().splitlines()[-1])
+    assert (submitted["meters"], submitted["file"], submitted["status"]) == (
+        2,
+        "LP 30 min",
+        "approved",
+    )
+    out = run(app, ["command", "run", "--inventory", str(inventory)])
+    assert out.exit_code == 0, out.output
+    lines = [json.loads(line) for line in out.output.strip().splitlines()]
+    assert [line["status"] for line in lines] == ["confirmed", "confirmed"], lines
+    out = run(app, ["command", "show", submitted["request"], "--as", "ann"], input=as_ann(1))
+    assert out.exit_code == 0, out.output
+    shown = json.loads(out.output.strip().splitlines()[-1])
+    assert shown["reason"].startswith("parameter file LP 30 min (sha256 ")
+    results = [c["result"]["settings"] for c in shown["commands"]]
+    assert results == [[{"obis": "1-0:99.1.0.255", "attribute": 4, "result": "set"}]] * 2

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Connection
 
-from metra.headend import command_params
+from metra.headend import command_params, parameter_file
 from metra.headend.collector import MeterTarget
 from metra.headend.command_exec import CommandExecutor, ExecutorSettings
 from metra.headend.command_params import ParamsError
@@ -40,6 +40,8 @@ from metra.headend.errors import HeadEndError
 from metra.headend.firmware import FirmwareStore
 from metra.headend.importer import read_file
 from metra.headend.keystore import KeyStore, MasterKey
+from metra.headend.parameter_file import ParameterFileError
+from metra.mdm.kpi.population import population
 from metra.profiles import Profile, ProfileError, load_profile
 from metra.profiles.model import COMMAND_KINDS
 from metra.security import command_requests, login, users
@@ -53,7 +55,9 @@ from metra.store.masterdata import Entity, find
 
 from .common import fail, parse_hex
 
-app = typer.Typer(help="Commands to meters: submit, approve, list, show, cancel, run.")
+app = typer.Typer(
+    help="Commands to meters: submit, parameterise, approve, list, show, cancel, run."
+)
 
 DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
 PROFILE = typer.Option(..., "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
@@ -252,6 +256,84 @@ def submit_command(
             "created": done.created,
         }
     )
+
+
+@app.command("parameterise")
+def parameterise_command(
+    file: Path = typer.Option(..., "--file", help="Prepared parameter file (JSON or TOML)."),
+    meter: list[str] = typer.Option([], "--meter", help="Meter serial (repeat for several)."),
+    substation: str | None = typer.Option(
+        None, "--substation", help="Every meter installed behind this substation (code)."
+    ),
+    at: str | None = typer.Option(None, "--at", help="Execution time, ISO 8601 with offset."),
+    request_id: str | None = typer.Option(None, "--id", help="Request id (idempotent retry)."),
+    db: str = DB,
+    profile: str = PROFILE,
+    actor: str = ACTOR,
+    zones: str = ZONES,
+) -> None:
+    """Apply a prepared parameter file to a group of meters (CMD-8): the file is checked whole
+    first (a bad one is refused and nothing is submitted), then one request with a command per
+    meter; `run` executes them and `show <request>` gives each meter's result."""
+    if bool(meter) == (substation is not None):
+        fail("name the group: --meter (repeatable) or --substation, not both")
+    try:
+        prepared = parameter_file.load(file)
+    except ParameterFileError as exc:
+        fail(f"parameter file refused, nothing submitted: {exc}")
+    rules, policy = _profile(profile), _policy(zones)
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            who = _log_in(conn, actor, rules)
+            refused: SecurityLayerError | None = None
+            with conn.begin():
+                group = (
+                    _meters(conn, meter) if meter else _substation_meters(conn, rules, substation)
+                )
+                try:
+                    done = command_requests.submit(
+                        conn,
+                        who,
+                        rules,
+                        policy,
+                        "parameterise",
+                        group,
+                        source_address=SOURCE,
+                        params=prepared.params(),
+                        request_id=UUID(request_id) if request_id else None,
+                        reason=f"parameter file {prepared.name} (sha256 {prepared.sha256})",
+                        execute_at=_when(at),
+                    )
+                except SecurityLayerError as exc:
+                    refused = exc
+            if refused is not None:
+                fail(str(refused))
+    except (StoreError, ValueError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    _print(
+        {
+            "request": str(done.request_id),
+            "status": done.status,
+            "file": prepared.name,
+            "sha256": prepared.sha256,
+            "settings": len(prepared.settings),
+            "meters": len(group),
+            "commands": [str(c) for c in done.command_ids],
+            "created": done.created,
+        }
+    )
+
+
+def _substation_meters(conn: Connection, profile: Profile, code: str | None) -> list[UUID]:
+    """The meters installed today behind the substation with this code (master data)."""
+    pop = population(conn, profile, date.today())
+    found = [m for m, c in zip(pop.meter_ids, pop.substation_codes, strict=True) if c == code]
+    if not found:
+        fail(f"no meter installed behind substation {code!r}")
+    return found
 
 
 @app.command("approve")

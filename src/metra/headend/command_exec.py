@@ -77,6 +77,7 @@ from .command_params import (
     special_days_plan,
 )
 from .keystore import AssociationKeys
+from .parameter_file import command_settings
 
 #: Class ids of the objects commands touch.
 DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8, 18, 64, 70, 71
@@ -217,6 +218,7 @@ class CommandExecutor:
             "activity_calendar": self._activity_calendar,
             "special_days": self._special_days,
             "data_scope": self._data_scope,
+            "parameterise": self._parameterise,
         }
 
     # ---------------------------------------------------------------------------- sessions
@@ -519,6 +521,43 @@ class CommandExecutor:
                 ) from None
             applied.append(what)
         return {"profile": str(plan.profile), "applied": applied, "unchanged": unchanged}
+
+    # ---------------------------------------------------------------------------- CMD-8
+
+    async def _parameterise(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Group parameterisation from a prepared file (CMD-8): each setting written in the
+        file's order when the meter does not hold it already, and read back. The result lists
+        per setting `set` or `unchanged`; a refusal fails the command naming the setting and
+        those applied before it (they stay: a file is a list of independent settings)."""
+        settings = _parsed(command_settings, args)
+        done: list[dict[str, Any]] = []
+        for i, s in enumerate(settings):
+            where = f"set[{i}] {s.obis}:{s.attribute}"
+            ln = s.obis.to_bytes()
+            try:
+                held: Data = await client.get(s.class_id, ln, s.attribute)
+            except RequestRefused:
+                held = None  # write-only, or not readable by this client: write it
+            if held == s.value and isinstance(held, bool) == isinstance(s.value, bool):
+                done.append({"obis": str(s.obis), "attribute": s.attribute, "result": "unchanged"})
+                continue
+            applied = [f"set[{k}]" for k, d in enumerate(done) if d["result"] == "set"]
+            try:
+                await self._write_checked(
+                    client, s.class_id, s.obis, s.attribute, s.value, signed=False
+                )
+            except RequestRefused as exc:
+                raise CommandFailed(
+                    f"{where} refused by the meter: {exc.result}; "
+                    f"applied before it: {applied or 'nothing'}"
+                ) from None
+            except CommandFailed as exc:
+                raise CommandFailed(
+                    f"{where}: {exc}; applied before it: {applied or 'nothing'}"
+                ) from None
+            done.append({"obis": str(s.obis), "attribute": s.attribute, "result": "set"})
+        file = args.get("file") or {}
+        return {"file": file.get("name"), "sha256": file.get("sha256"), "settings": done}
 
     # ---------------------------------------------------------------------------- keys
 

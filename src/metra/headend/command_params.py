@@ -19,6 +19,7 @@ Formats (docs/commands.md has examples):
 - ``data_scope``: ``{"profile": OBIS, "capture_period_s": n, "capture_objects": [object], "push":
   [{"setup": OBIS, "objects": [object]}]}`` where an object is ``{"class_id", "obis",
   "attribute", "data_index"}``.
+- ``parameterise``: a prepared parameter file's settings (`metra.headend.parameter_file`).
 """
 
 from __future__ import annotations
@@ -38,8 +39,22 @@ from metra.dlms.cosem.calendar import (
 from metra.dlms.cosem.objects import TARIFF_SCRIPT_TABLE
 from metra.dlms.cosem.references import CaptureObjectDefinition
 from metra.dlms.data import NOT_SPECIFIED, YEAR_NOT_SPECIFIED, Date, DateTime, Time
-from metra.dlms.errors import DlmsError
 from metra.dlms.obis import Obis
+
+from .param_fields import ParamsError, instant, integer, items, join, obis, required
+from .parameter_file import command_settings
+
+__all__ = [
+    "PARSERS",
+    "CalendarPlan",
+    "ParamsError",
+    "ScopePlan",
+    "SpecialDaysPlan",
+    "calendar_plan",
+    "check",
+    "scope_plan",
+    "special_days_plan",
+]
 
 #: Tariff zones the meters register (A+ / A- per zone, 1-0:1.8.1..4 and 1-0:2.8.1..4).
 TARIFF_ZONES = 4
@@ -53,46 +68,7 @@ MAX_ENTRIES = 128
 LOAD_PROFILE = Obis(1, 0, 99, 1, 0, 255)
 
 
-class ParamsError(ValueError):
-    """A command's parameters do not make a command; `path` names the field."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
-
-
 # ------------------------------------------------------------------------ small readers
-
-
-def required(obj: Mapping[str, Any], key: str, path: str) -> Any:
-    """`obj[key]`, or a `ParamsError` naming the missing field."""
-    if not isinstance(obj, Mapping):
-        raise ParamsError(path, "expected an object")
-    if key not in obj:
-        raise ParamsError(_join(path, key), "missing")
-    return obj[key]
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def integer(value: Any, path: str, lo: int, hi: int) -> int:
-    """An integer within [lo, hi] (JSON booleans are not integers)."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ParamsError(path, f"expected an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ParamsError(path, f"{value} is outside {lo}..{hi}")
-    return value
-
-
-def items(value: Any, path: str, limit: int) -> Sequence[Any]:
-    """A JSON list of at most `limit` elements."""
-    if not isinstance(value, list):
-        raise ParamsError(path, "expected a list")
-    if len(value) > limit:
-        raise ParamsError(path, f"{len(value)} entries, at most {limit}")
-    return value
 
 
 def name(value: Any, path: str) -> bytes:
@@ -103,14 +79,6 @@ def name(value: Any, path: str) -> bytes:
     if len(raw) > MAX_NAME:
         raise ParamsError(path, f"{len(raw)} octets, at most {MAX_NAME}")
     return raw
-
-
-def obis(value: Any, path: str) -> Obis:
-    """An OBIS code as text (``1-0:99.1.0.255``)."""
-    try:
-        return Obis.parse(value)
-    except DlmsError as exc:
-        raise ParamsError(path, str(exc)) from None
 
 
 def month_day(value: Any, path: str) -> tuple[int, int, int]:
@@ -148,19 +116,6 @@ def clock_time(value: Any, path: str) -> Time:
     return Time(hour, minute, 0, 0)
 
 
-def instant(value: Any, path: str) -> datetime:
-    """An ISO 8601 time with its UTC offset."""
-    if not isinstance(value, str):
-        raise ParamsError(path, "expected an ISO 8601 time with offset")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ParamsError(path, f"not an ISO 8601 time: {value!r}") from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ParamsError(path, "the time needs its UTC offset")
-    return when
-
-
 # ------------------------------------------------------------------------ activity calendar
 
 
@@ -176,36 +131,36 @@ class CalendarPlan:
 
 
 def _season(value: Any, path: str) -> SeasonProfile:
-    year, month, day = month_day(required(value, "start", path), _join(path, "start"))
+    year, month, day = month_day(required(value, "start", path), join(path, "start"))
     start = DateTime(year, month, day, NOT_SPECIFIED, 0, 0, 0, 0)
     return SeasonProfile(
-        name(required(value, "name", path), _join(path, "name")),
+        name(required(value, "name", path), join(path, "name")),
         start,
-        name(required(value, "week", path), _join(path, "week")),
+        name(required(value, "week", path), join(path, "week")),
     )
 
 
 def _week(value: Any, path: str) -> WeekProfile:
-    raw = items(required(value, "days", path), _join(path, "days"), 7)
+    raw = items(required(value, "days", path), join(path, "days"), 7)
     if len(raw) != 7:
-        raise ParamsError(_join(path, "days"), "seven day ids, Monday first")
+        raise ParamsError(join(path, "days"), "seven day ids, Monday first")
     d = [integer(v, f"{path}.days[{i}]", 0, 255) for i, v in enumerate(raw)]
     return WeekProfile(
-        name(required(value, "name", path), _join(path, "name")),
+        name(required(value, "name", path), join(path, "name")),
         (d[0], d[1], d[2], d[3], d[4], d[5], d[6]),
     )
 
 
 def _day(value: Any, path: str) -> DayProfile:
-    day_id = integer(required(value, "id", path), _join(path, "id"), 0, 255)
-    raw = items(required(value, "actions", path), _join(path, "actions"), MAX_ACTIONS)
+    day_id = integer(required(value, "id", path), join(path, "id"), 0, 255)
+    raw = items(required(value, "actions", path), join(path, "actions"), MAX_ACTIONS)
     if not raw:
-        raise ParamsError(_join(path, "actions"), "a day needs at least one action")
+        raise ParamsError(join(path, "actions"), "a day needs at least one action")
     actions = []
     for i, a in enumerate(raw):
         at = f"{path}.actions[{i}]"
-        start = clock_time(required(a, "start", at), _join(at, "start"))
-        zone = integer(required(a, "zone", at), _join(at, "zone"), 1, TARIFF_ZONES)
+        start = clock_time(required(a, "start", at), join(at, "start"))
+        zone = integer(required(a, "zone", at), join(at, "zone"), 1, TARIFF_ZONES)
         actions.append(DayProfileAction(start, TARIFF_SCRIPT_TABLE, zone))
     return DayProfile(day_id, tuple(actions))
 
@@ -214,7 +169,7 @@ def calendar_plan(params: Mapping[str, Any], *, path: str = "") -> CalendarPlan:
     """Parse and cross-check an ``activity_calendar`` command's parameters: every season names
     a week of the calendar and every week names its days."""
     cal = required(params, "calendar", path)
-    base = _join(path, "calendar")
+    base = join(path, "calendar")
 
     def table(key: str) -> Sequence[Any]:
         return items(required(cal, key, base), f"{base}.{key}", MAX_PROFILES)
@@ -236,7 +191,7 @@ def calendar_plan(params: Mapping[str, Any], *, path: str = "") -> CalendarPlan:
             if d not in day_ids:
                 raise ParamsError(f"{base}.weeks[{i}].days", f"no day {d}")
     when = params.get("activate", "now")
-    activate_at = None if when == "now" else instant(when, _join(path, "activate"))
+    activate_at = None if when == "now" else instant(when, join(path, "activate"))
     label = name(required(cal, "name", base), f"{base}.name")
     return CalendarPlan(label, seasons, weeks, days, activate_at)
 
@@ -257,15 +212,15 @@ def special_days_plan(params: Mapping[str, Any], *, path: str = "") -> SpecialDa
     if not isinstance(params, Mapping):
         raise ParamsError(path, "expected an object")
     entries = []
-    for i, e in enumerate(items(params.get("insert", []), _join(path, "insert"), MAX_ENTRIES)):
-        at = f"{_join(path, 'insert')}[{i}]"
-        index = integer(required(e, "index", at), _join(at, "index"), 0, 0xFFFF)
-        year, month, day = month_day(required(e, "date", at), _join(at, "date"))
-        day_id = integer(required(e, "day_id", at), _join(at, "day_id"), 0, 255)
+    for i, e in enumerate(items(params.get("insert", []), join(path, "insert"), MAX_ENTRIES)):
+        at = f"{join(path, 'insert')}[{i}]"
+        index = integer(required(e, "index", at), join(at, "index"), 0, 0xFFFF)
+        year, month, day = month_day(required(e, "date", at), join(at, "date"))
+        day_id = integer(required(e, "day_id", at), join(at, "day_id"), 0, 255)
         entries.append(SpecialDayEntry(index, Date(year, month, day, NOT_SPECIFIED), day_id))
     gone = tuple(
-        integer(v, f"{_join(path, 'delete')}[{i}]", 0, 0xFFFF)
-        for i, v in enumerate(items(params.get("delete", []), _join(path, "delete"), MAX_ENTRIES))
+        integer(v, f"{join(path, 'delete')}[{i}]", 0, 0xFFFF)
+        for i, v in enumerate(items(params.get("delete", []), join(path, "delete"), MAX_ENTRIES))
     )
     if not entries and not gone:
         raise ParamsError(path, "nothing to insert or delete")
@@ -298,10 +253,10 @@ def capture_objects(value: Any, path: str) -> tuple[CaptureObjectDefinition, ...
         at = f"{path}[{i}]"
         out.append(
             CaptureObjectDefinition(
-                integer(required(o, "class_id", at), _join(at, "class_id"), 0, 0xFFFF),
-                obis(required(o, "obis", at), _join(at, "obis")),
-                integer(required(o, "attribute", at), _join(at, "attribute"), -128, 127),
-                integer(o.get("data_index", 0), _join(at, "data_index"), 0, 0xFFFF),
+                integer(required(o, "class_id", at), join(at, "class_id"), 0, 0xFFFF),
+                obis(required(o, "obis", at), join(at, "obis")),
+                integer(required(o, "attribute", at), join(at, "attribute"), -128, 127),
+                integer(o.get("data_index", 0), join(at, "data_index"), 0, 0xFFFF),
             )
         )
     return tuple(out)
@@ -311,18 +266,18 @@ def scope_plan(params: Mapping[str, Any], *, path: str = "") -> ScopePlan:
     """Parse a ``data_scope`` command's parameters."""
     if not isinstance(params, Mapping):
         raise ParamsError(path, "expected an object")
-    profile = obis(params.get("profile", str(LOAD_PROFILE)), _join(path, "profile"))
+    profile = obis(params.get("profile", str(LOAD_PROFILE)), join(path, "profile"))
     period = params.get("capture_period_s")
     if period is not None:
-        period = integer(period, _join(path, "capture_period_s"), 1, 0xFFFFFFFF)
+        period = integer(period, join(path, "capture_period_s"), 1, 0xFFFFFFFF)
     captured = params.get("capture_objects")
     if captured is not None:
-        captured = capture_objects(captured, _join(path, "capture_objects"))
+        captured = capture_objects(captured, join(path, "capture_objects"))
     push = []
-    for i, p in enumerate(items(params.get("push", []), _join(path, "push"), 8)):
-        at = f"{_join(path, 'push')}[{i}]"
-        setup = obis(required(p, "setup", at), _join(at, "setup"))
-        push.append((setup, capture_objects(required(p, "objects", at), _join(at, "objects"))))
+    for i, p in enumerate(items(params.get("push", []), join(path, "push"), 8)):
+        at = f"{join(path, 'push')}[{i}]"
+        setup = obis(required(p, "setup", at), join(at, "setup"))
+        push.append((setup, capture_objects(required(p, "objects", at), join(at, "objects"))))
     if period is None and captured is None and not push:
         raise ParamsError(path, "nothing to change: capture_period_s, capture_objects or push")
     return ScopePlan(profile, period, captured, tuple(push))
@@ -334,6 +289,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "activity_calendar": calendar_plan,
     "special_days": special_days_plan,
     "data_scope": scope_plan,
+    "parameterise": command_settings,
 }
 """The kinds whose parameters are a structure checked here (the others are checked by the
 executor: a limit's watts, a time, a HAN destination)."""

@@ -123,6 +123,7 @@ COMMAND_KINDS = (
     "activity_calendar",
     "special_days",
     "data_scope",
+    "parameterise",
     "han_open",
     "han_close",
     "key_change",

@@ -51,6 +51,7 @@ KIND_PERMISSIONS: dict[str, Permission] = {
     "activity_calendar": P.METERS_PARAMETERISE,
     "special_days": P.METERS_PARAMETERISE,
     "data_scope": P.METERS_PARAMETERISE,
+    "parameterise": P.METERS_PARAMETERISE,
     "key_change": P.KEYS_MANAGE,
     "firmware_update": P.CONFIG_MANAGE,
 }
