@@ -11,6 +11,7 @@ from . import (
     collect_cmd,
     demo_cmd,
     dlms_cmd,
+    export_cmd,
     fleet_cmd,
     kpi_cmd,
     read_cmd,
@@ -60,3 +61,4 @@ app.command("billing")(billing_command)
 app.add_typer(command_app, name="command")
 app.add_typer(prepay_app, name="prepay")
 app.add_typer(vee_cmd.app, name="vee")
+app.add_typer(export_cmd.app, name="export")
