@@ -86,6 +86,11 @@ DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8
 HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
 PUSH_SETUP_CLASS = 40
 CALENDAR_CLASS, SPECIAL_DAYS_CLASS, PROFILE_CLASS = 20, 11, 7
+#: Kinds the safeguards know whose object the meters do not expose yet: such a command fails
+#: with this reason and nothing is sent (CMD-9 needs a measurement-method object on the meter).
+NOT_ON_METERS = {
+    "measurement_method": "the meter exposes no measurement-method object (CMD-9): nothing sent",
+}
 
 
 class Delivery(StrEnum):
@@ -180,6 +185,8 @@ class CommandExecutor:
     ) -> Outcome:
         """One attempt at `kind` on `target`; never raises for what the meter or network does."""
         args = dict(params or {})
+        if kind in NOT_ON_METERS:
+            return Outcome(Delivery.FAILED, NOT_ON_METERS[kind])
         try:
             if kind == "key_change":
                 return await self._key_change(target, args, keys)

@@ -124,6 +124,7 @@ COMMAND_KINDS = (
     "special_days",
     "data_scope",
     "parameterise",
+    "measurement_method",
     "han_open",
     "han_close",
     "key_change",

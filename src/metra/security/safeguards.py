@@ -12,6 +12,8 @@ breaker in every home from being turned against the people behind it.
   lifts these limits, only with its approvals and reason.
 - **Controlled zone**: breaker and firmware commands (and their approvals) only from source
   addresses inside the networks this installation lists; an empty list allows none.
+- **Administrator mode** (CMD-9): the measurement method only by someone holding the
+  administrator role, whatever permissions other roles come to hold.
 - **Deactivated functions** (SEC-10): kinds the profile or this installation switches off, and
   tariff commands to a meter whose master data says it has no time-of-use, are refused.
 
@@ -32,7 +34,7 @@ from sqlalchemy import Connection
 from metra.profiles.model import Profile
 from metra.security import incidents
 from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, Principal, require
+from metra.security.roles import Permission, Principal, Role, require
 from metra.store import commands
 from metra.store.events import SecurityCategory, Severity
 
@@ -52,6 +54,7 @@ KIND_PERMISSIONS: dict[str, Permission] = {
     "special_days": P.METERS_PARAMETERISE,
     "data_scope": P.METERS_PARAMETERISE,
     "parameterise": P.METERS_PARAMETERISE,
+    "measurement_method": P.CONFIG_MANAGE,
     "key_change": P.KEYS_MANAGE,
     "firmware_update": P.CONFIG_MANAGE,
 }
@@ -61,6 +64,9 @@ officer's, firmware the administrator's)."""
 DISCONNECTION_KINDS = ("disconnect",)
 #: Commands that move the breaker or replace firmware: only from the controlled zone (SEC-6).
 ZONE_KINDS = frozenset({"connect", "disconnect", "firmware_update"})
+#: Commands only an administrator may give or approve (CMD-9: the energy measurement method,
+#: arithmetic or vector, changes only in administrator mode), whatever permissions a role holds.
+ADMINISTRATOR_KINDS = frozenset({"measurement_method"})
 #: Commands a meter without time-of-use capability cannot carry out.
 TOU_KINDS = frozenset({"activity_calendar", "special_days"})
 
@@ -166,6 +172,8 @@ def check_submission(
         require(actor, permission)
     except SecurityLayerError:
         raise _refuse(conn, where, "permission", f"{actor.username} may not {kind}") from None
+    if kind in ADMINISTRATOR_KINDS and Role.ADMINISTRATOR not in actor.roles:
+        raise _refuse(conn, where, "administrator", f"{kind} only in administrator mode (CMD-9)")
     disabled = set(profile.commands.disabled_kinds) | set(policy.disabled_kinds)
     if kind in disabled:
         raise _refuse(
