@@ -21,13 +21,19 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from metra.headend.collector import Collector, CollectorSettings, MeterOutcome, MeterTarget
+from metra.headend.collector import (
+    Collector,
+    CollectorSettings,
+    MeterOutcome,
+    MeterTarget,
+    load_targets,
+)
 from metra.headend.importer import read_file, store_meters
 from metra.headend.keystore import KeyStore, MasterKey
 from metra.mdm.kpi.report import daily_report
@@ -158,25 +164,13 @@ async def read_history(
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         ids = store_meters(conn, keystore, imported, at=now, by="metra demo")
+        stored = load_targets(conn, ids.values())  # addresses as the import stored them
     # The demo grid was commissioned `days` ago: history before that does not exist to read.
     commissioned = intervals.day_start(now.date() - dt.timedelta(days=options.days))
-    targets = []
-    for index, meter in enumerate(imported):
-        assert meter.address is not None
-        targets.append(
-            MeterTarget(
-                ids[meter.serial],
-                meter.serial,
-                meter.system_title,
-                meter.address.host,
-                meter.address.port,
-                f"SS-{index // METERS_PER_SUBSTATION:03d}",
-                meter.address.transport,
-                meter.address.server_address,
-                meter.address.physical_address,
-                commissioned=commissioned,
-            )
-        )
+    targets = [
+        replace(t, substation=f"SS-{i // METERS_PER_SUBSTATION:03d}", commissioned=commissioned)
+        for i, t in enumerate(stored)
+    ]
     collector = Collector(
         engine,
         keystore,

@@ -22,14 +22,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row, select
 
 from metra.dlms import axdr
 from metra.dlms.acse import Mechanism
@@ -42,8 +42,9 @@ from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
 from metra.net.client import DlmsClient, Endpoint
 from metra.profiles.model import Profile
-from metra.store import coverage, diagnostics, intervals, registers
+from metra.store import addresses, coverage, diagnostics, intervals, registers
 from metra.store.events import add_meter_events
+from metra.store.schema import meter_version
 
 from . import security_events, trail
 from .batching import Coalescer, DbBatcher
@@ -77,6 +78,7 @@ class MeterTarget:
     physical_address: int = 0
     interface: str = "wan"
     commissioned: datetime | None = None
+    reading_sap: int | None = None  # the meter's reading client SAP, if not the head-end's
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ class Collector:
 
     # ------------------------------------------------------------------------------ planning
 
+    def _reading_sap(self, target: MeterTarget) -> int:
+        return target.reading_sap if target.reading_sap is not None else self.settings.reading_sap
+
     def _span(self, target: MeterTarget, day: date) -> tuple[datetime, datetime]:
         """What a read of day n may fetch: backfill horizon (not before commissioning) to now."""
         horizon = backfill_start(self.profile, day)
@@ -202,7 +207,6 @@ class Collector:
         `KeyStoreError` instead of a plan.
         """
         interval_s = self.profile.metering.interval_minutes * 60
-        sap = self.settings.reading_sap
         out: list[tuple[SessionPlan, ClientSettings] | KeyStoreError] = []
         by_day: defaultdict[date, dict[UUID, tuple[datetime, datetime]]] = defaultdict(dict)
         for target, day in wanted:
@@ -217,12 +221,13 @@ class Collector:
             )
             for day, spans in by_day.items()
         }
-        keys: dict[str, dict[UUID, AssociationKeys]] = {}
-        for interface in {target.interface for target, _ in wanted}:
-            ids = [t.meter_id for t, _ in wanted if t.interface == interface]
-            keys[interface] = self.keystore.associations(conn, ids, interface, sap)
+        keys: dict[tuple[str, int], dict[UUID, AssociationKeys]] = {}
+        for scope in {(t.interface, self._reading_sap(t)) for t, _ in wanted}:
+            ids = [t.meter_id for t, _ in wanted if (t.interface, self._reading_sap(t)) == scope]
+            keys[scope] = self.keystore.associations(conn, ids, *scope)
         for target, day in wanted:
-            pair = keys[target.interface].get(target.meter_id)
+            sap = self._reading_sap(target)
+            pair = keys[(target.interface, sap)].get(target.meter_id)
             try:
                 settings = (
                     self._client_settings(pair)
@@ -281,7 +286,7 @@ class Collector:
     async def _session(
         self, target: MeterTarget, plan: SessionPlan, settings: ClientSettings, data: SessionData
     ) -> None:
-        sap = self.settings.reading_sap
+        sap = self._reading_sap(target)
         client = await self._client(target, sap, settings)
         await self._associate(client)
         try:
@@ -483,12 +488,12 @@ class Collector:
         Raises the meter's refusal or the transport's failure to the caller (an operator waits
         for the answer); the read and its outcome are in the audit trail either way.
         """
-        settings = await self._in_db(lambda c: self._settings(c, target, self.settings.reading_sap))
+        sap = self._reading_sap(target)
+        settings = await self._in_db(lambda c: self._settings(c, target, sap))
         result = "ok"
         try:
             async with self._all, self._cells[target.substation]:
                 async with asyncio.timeout(self.settings.session_deadline_s):
-                    sap = self.settings.reading_sap
                     client = await self._client(target, sap, settings)
                     await self._associate(client)
                     try:
@@ -515,3 +520,52 @@ class Collector:
     async def collect(self, targets: Sequence[MeterTarget], day: date) -> list[MeterOutcome]:
         """Read every target for day n concurrently within the bounds."""
         return list(await asyncio.gather(*(self.collect_meter(t, day) for t in targets)))
+
+
+def load_targets(
+    conn: Connection, meter_ids: Iterable[UUID] | None = None, *, on: date | None = None
+) -> list[MeterTarget]:
+    """The meters to read, from the store: each one's current communication address
+    (`metra.store.addresses`) with its serial, system title and commissioning date as master
+    data give them on `on` (default today). Meters without an address or system title, or
+    removed by then, are not targets. Sorted by serial.
+    """
+    day = on or datetime.now(UTC).date()
+    found = addresses.current_many(conn, meter_ids)
+    v = meter_version
+    attributes: dict[UUID, tuple[date, datetime, int, Row[Any]]] = {}
+    wanted = sorted(found)
+    for i in range(0, len(wanted), 500):
+        query = select(v).where(v.c.entity_id.in_(wanted[i : i + 500]), v.c.valid_from <= day)
+        for row in conn.execute(query):
+            rank = (row.valid_from, row.recorded_at, row.version_id)
+            held = attributes.get(row.entity_id)
+            if held is None or rank > held[:3]:
+                attributes[row.entity_id] = (*rank, row)
+    targets: list[MeterTarget] = []
+    for meter_id, stored in found.items():
+        held = attributes.get(meter_id)
+        if held is None:
+            continue
+        meter = held[3]
+        if meter.system_title is None or (meter.removed_on is not None and meter.removed_on <= day):
+            continue
+        a = stored.address
+        targets.append(
+            MeterTarget(
+                meter_id,
+                meter.serial,
+                bytes(meter.system_title),
+                a.host,
+                a.port,
+                substation=a.cell,
+                transport=a.transport,
+                server_address=a.server_address,
+                physical_address=a.physical_address,
+                commissioned=None
+                if meter.commissioned_on is None
+                else datetime.combine(meter.commissioned_on, time(), UTC),
+                reading_sap=a.client_address,
+            )
+        )
+    return sorted(targets, key=lambda t: t.serial)

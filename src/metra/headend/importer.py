@@ -29,6 +29,8 @@ from sqlalchemy import Connection, Engine
 
 from metra.dlms.errors import SecurityError
 from metra.dlms.keywrap import unwrap_key
+from metra.store import addresses
+from metra.store.addresses import CommAddress
 from metra.store.masterdata import Entity, as_of, change, create, find
 
 from . import trail
@@ -337,6 +339,12 @@ def store_meters(
             keystore.put_association(conn, meter_id, interface, sap, pair, at=at, by=by)
         if meter.han_key is not None:
             keystore.put(conn, meter_id, "han", key_kind("ek"), meter.han_key, at=at, by=by)
+        if meter.address is not None:  # where the meter listens: the collector's target
+            a = meter.address
+            endpoint = CommAddress(
+                a.host, a.port, a.transport, a.tls, a.server_address, a.physical_address
+            )
+            addresses.put(conn, meter_id, endpoint, at=at, by=by)
         if meter.master_key is not None:
             keystore.put(conn, meter_id, "wan", "kek", meter.master_key, at=at, by=by)
         trail.record(
