@@ -26,6 +26,7 @@ from .conftest import CHANNEL, PASSWORD, World, month_query
 
 NEW_PASSWORD = "Changed-pass-2"
 MONTH = {k: v for k, v in month_query().items() if k != "channel"}
+KPI_DAY = {"day": "2025-03-10", "as_of": "2025-04-02T00:00:00Z"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,43 @@ CALLS: dict[str, Call] = {
     ),
     "list_vee_findings": Call(
         "GET", fixed("/api/v1/vee/findings"), params={**MONTH, "meter_id": "METER_A"}
+    ),
+    "get_daily_kpi": Call("GET", fixed("/api/v1/kpi/daily"), params=KPI_DAY, all_scope=True),
+    "get_daily_kpi_summary": Call(
+        "GET", fixed("/api/v1/kpi/daily/summary"), params=KPI_DAY, all_scope=True
+    ),
+    "get_acquisition_kpi": Call(
+        "GET", fixed("/api/v1/kpi/acquisition"), params=KPI_DAY, all_scope=True
+    ),
+    "get_command_delivery_kpi": Call(
+        "GET", fixed("/api/v1/kpi/command-delivery"), params=KPI_DAY, all_scope=True
+    ),
+    "get_monthly_kpi": Call(
+        "GET",
+        fixed("/api/v1/kpi/monthly"),
+        params={"month": "2025-03", "as_of": "2025-03-02T00:00:00Z"},
+        all_scope=True,
+    ),
+    "get_substation_balance": Call(
+        "GET",
+        lambda w, r: f"/api/v1/substations/{w.substation}/balance",
+        params={"day": "2025-03-04"},
+        all_scope=True,
+    ),
+    "list_balance_suspects": Call(
+        "GET",
+        lambda w, r: f"/api/v1/substations/{w.substation}/suspects",
+        params={"day": "2025-03-04"},
+        all_scope=True,
+    ),
+    "get_billing_determinants": Call(
+        "GET", meter("/billing-determinants"), params={"month": "2025-03"}
+    ),
+    "get_billing_determinants_history": Call(
+        "GET", meter("/billing-determinants/history"), params={"month": "2025-03"}
+    ),
+    "store_billing_determinants": Call(
+        "POST", meter("/billing-determinants"), params={"month": "2025-03"}
     ),
     "get_meter_events": Call("GET", meter("/events"), params=MONTH),
     "list_system_events": Call("GET", fixed("/api/v1/events"), params=MONTH, all_scope=True),

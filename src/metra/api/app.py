@@ -26,10 +26,13 @@ from metra.api.ratelimit import RateLimiter
 from metra.api.routers import (
     audit,
     auth,
+    balance,
+    billing,
     events,
     health,
     incidents,
     jobs,
+    kpi,
     masterdata,
     prepay_hub,
     readings,
@@ -38,6 +41,7 @@ from metra.api.routers import (
 )
 from metra.api.settings import ApiSettings
 from metra.profiles import load_profile
+from metra.security.safeguards import CommandPolicy
 from metra.security.sealing import SecretBox
 from metra.store import make_engine
 
@@ -57,6 +61,9 @@ ROUTERS = (
     masterdata.router,
     readings.router,
     vee.router,
+    kpi.router,
+    balance.router,
+    billing.router,
     events.router,
     audit.router,
     incidents.router,
@@ -129,6 +136,7 @@ def create_app(settings: ApiSettings, *, reader: MeterReader | None = None) -> F
         limiter=RateLimiter(settings.rate_per_s, settings.burst),
         jobs=JobRegistry(settings.job_ttl_s),
         reader=reader if reader is not None else headend,
+        policy=CommandPolicy.parse(settings.controlled_zones),
     )
 
     @asynccontextmanager

@@ -1,12 +1,13 @@
 """The state one API process shares between requests: engine, profile, secrets box, rate
-limiter and job registry. Routers reach it through the `context` dependency; a mounted face (the
-web console) gets the same object, so it uses the same database and the same limits.
+limiter, job registry and the command safeguards' installation policy. Routers reach it through
+the `context` dependency; a mounted face (the web console) gets the same object, so it uses the
+same database and the same limits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
@@ -15,6 +16,7 @@ from metra.api.jobs import JobRegistry, MeterReader
 from metra.api.ratelimit import RateLimiter
 from metra.api.settings import ApiSettings
 from metra.profiles.model import Profile
+from metra.security.safeguards import CommandPolicy
 from metra.security.sealing import SecretBox
 
 
@@ -29,6 +31,7 @@ class ApiContext:
     limiter: RateLimiter
     jobs: JobRegistry
     reader: MeterReader
+    policy: CommandPolicy = field(default_factory=CommandPolicy)
 
 
 def context(request: Request) -> ApiContext:

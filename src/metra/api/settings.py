@@ -27,6 +27,8 @@ class ApiSettings:
     address); 0 turns the limit off (benchmarks only). `master_key` opens sealed TOTP secrets and
     the meter key store; without it TOTP log-in and on-demand reads are refused, never faked.
     `mounts` are called with the app and its context once the API's own routes are in place.
+    `controlled_zones` are the networks (CIDR) breaker and firmware commands and their approvals
+    may come from (SEC-6; none by default, so none is accepted until the installation says so).
     """
 
     db_url: str
@@ -38,13 +40,22 @@ class ApiSettings:
     master_key: str | None = None
     client_system_title: bytes = b"MTRAHES\x01"
     job_ttl_s: float = 3600.0
+    controlled_zones: tuple[str, ...] = ()
     mounts: tuple[Mount, ...] = field(default=())
 
     @classmethod
     def from_env(
         cls, db_url: str, profile: str, env: Mapping[str, str] | None = None, **overrides: object
     ) -> ApiSettings:
-        """Settings for `metra serve`: the master key from ``METRA_MASTER_KEY`` when set."""
+        """Settings for `metra serve`: the master key from ``METRA_MASTER_KEY`` and the
+        controlled zone from ``METRA_CONTROLLED_ZONES`` (comma-separated networks) when set."""
         environ = os.environ if env is None else env
         key = environ.get("METRA_MASTER_KEY") or None
-        return cls(db_url=db_url, profile=profile, master_key=key, **overrides)  # type: ignore[arg-type]
+        zones = tuple(z.strip() for z in environ.get("METRA_CONTROLLED_ZONES", "").split(","))
+        return cls(
+            db_url=db_url,
+            profile=profile,
+            master_key=key,
+            controlled_zones=tuple(z for z in zones if z),
+            **overrides,  # type: ignore[arg-type]
+        )
