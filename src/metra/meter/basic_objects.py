@@ -62,6 +62,13 @@ def _sim_ip(m: VirtualMeter) -> Data:
     return OctetString(bytes((10, 64, 10 + seed % 200, 1 + seed % 250)))
 
 
+def _imei(m: VirtualMeter) -> Data:
+    """15 digits: 14 from the seed and the Luhn check digit of 3GPP TS 23.003 Annex B."""
+    body = f"35{m.identity.seed % 10**12:012d}"
+    total = sum(sum(divmod(int(d) * (2 - i % 2), 10)) for i, d in enumerate(reversed(body)))
+    return VisibleString(body + str(-total % 10))
+
+
 def _counter(sap: int) -> Callable[[VirtualMeter], Data]:
     """0-0:43.1.<sap>.255: the next invocation counter the WAN association of ``sap`` accepts
     (public, as IDIS meters publish it, so a head-end can resume)."""
@@ -77,7 +84,7 @@ def basic_objects() -> list[CosemObject]:
         data(EVENT_CODE_OBJECT, lambda m: LongUnsigned(0)),
         data(SIGNAL_LEVEL, lambda m: Integer(-60 - m.identity.seed % 40)),
         data(SIM_IP, _sim_ip),
-        data(IMEI, lambda m: VisibleString(f"35{m.identity.seed % 10**13:013d}")),
+        data(IMEI, _imei),
         data(TCP_PORT, lambda m: LongUnsigned(4059)),
         data(SIM_PROFILE, lambda m: Unsigned(1 + m.identity.seed % 2)),
         *(data(invocation_counter_object(sap), _counter(sap), True) for sap in (1, 2, 3)),
