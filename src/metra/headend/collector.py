@@ -42,7 +42,7 @@ from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
 from metra.net.client import DlmsClient, Endpoint
 from metra.profiles.model import Profile
-from metra.store import addresses, coverage, diagnostics, intervals, registers
+from metra.store import addresses, coverage, diagnostics, intervals, power_quality, registers
 from metra.store.events import add_meter_events
 from metra.store.schema import meter_version
 
@@ -50,7 +50,7 @@ from . import security_events, trail
 from .batching import Coalescer, DbBatcher
 from .errors import KeyStoreError
 from .keystore import AssociationKeys, KeyStore
-from .plans import SessionPlan, backfill_start, day_bounds, plan_for
+from .plans import SessionPlan, backfill_start, day_bounds, plan_for, power_quality_due
 from .security_events import TitleTracker
 from .session import Layout, SessionData, read
 
@@ -240,7 +240,11 @@ class Collector:
             known = newest[day].get(target.meter_id)
             since = known + timedelta(seconds=1) if known is not None else None
             plan = plan_for(
-                self.profile, day, first_missing=gaps[day][target.meter_id], events_since=since
+                self.profile,
+                day,
+                first_missing=gaps[day][target.meter_id],
+                events_since=since,
+                power_quality_due=power_quality_due(self.profile, day),
             )
             out.append((plan, settings))
         return out
@@ -351,6 +355,7 @@ class Collector:
                 values_new[i] += sum(1 for v in day.values if v is not None)
         registers.add_readings(conn, [r for _, data, _ in sessions for r in data.registers])
         registers.add_snapshots(conn, [s for _, data, _ in sessions for s in data.snapshots])
+        power_quality.add(conn, [r for _, data, _ in sessions for r in data.power_quality])
         out: list[tuple[int, int]] = []
         for i, (target, data, error) in enumerate(sessions):
             events_new = add_meter_events(conn, data.events) if data.events else 0
@@ -370,6 +375,7 @@ class Collector:
                     "skipped": data.skipped,
                     "values": _channel_values(data.days),
                     "events": len(data.events),
+                    "power_quality": len(data.power_quality),
                     "drift_s": data.drift_s,
                     "error": error,
                 },

@@ -31,6 +31,7 @@ from metra.store.intervals import (
     intervals_per_day,
     status_code,
 )
+from metra.store.power_quality import PowerQualityRecord
 from metra.store.registers import BillingSnapshot, Period, RegisterReading
 
 CLOCK_CLASS = 8
@@ -55,6 +56,21 @@ EVENT_CODES: Mapping[int, str] = {
     44: "tamper.meter_cover_opened",
     45: "tamper.meter_cover_closed",
     46: "security.authentication_failure",
+    76: "pq.voltage_sag",
+    77: "pq.voltage_swell",
+}
+
+#: Power-quality log codes that are occurrences in the power-quality repository. 76 and 77 are
+#: the codes the project's virtual meters write (a decision shared with metra.meter.journal).
+PQ_OCCURRENCES: Mapping[int, str] = {76: "sag", 77: "swell"}
+
+#: Kind of a power-quality value by group D of its OBIS code (IEC 62056-6-1 processing of
+#: electricity quantities): minimum, maximum, current / last average, instantaneous.
+_PQ_KINDS: Mapping[int, str] = {
+    **dict.fromkeys((3, 13, 23), "min"),
+    **dict.fromkeys((6, 16, 26), "max"),
+    **dict.fromkeys((4, 5, 14, 15, 24, 25, 27, 28), "average"),
+    7: "instantaneous",
 }
 
 
@@ -328,3 +344,52 @@ def register(
         status=0,
         read_at=read_at,
     )
+
+
+def power_quality_values(
+    meter_id: UUID,
+    profile_rows: Sequence[ProfileRow],
+    columns: Sequence[Column],
+    *,
+    read_at: datetime,
+) -> list[PowerQualityRecord]:
+    """Power-quality profile rows as records: one per quantity and row, its kind named by the
+    OBIS group D (min / max / average / instantaneous; anything else `value`)."""
+    scaling = {c.obis: c for c in columns if c.role == "value"}
+    out: list[PowerQualityRecord] = []
+    for row in profile_rows:
+        for obis, value in row.values.items():
+            column = scaling[obis]
+            out.append(
+                PowerQualityRecord(
+                    meter_id=meter_id,
+                    obis=obis,
+                    kind=_PQ_KINDS.get(column.capture.logical_name[3], "value"),
+                    captured_at=row.at,
+                    raw_value=value / column.factor,
+                    scaler=column.scaling.scaler,
+                    unit=column.scaling.unit,
+                    read_at=read_at,
+                    details={"status": row.status} if row.status else None,
+                )
+            )
+    return out
+
+
+def power_quality_events(events: Sequence[MeterEvent]) -> list[PowerQualityRecord]:
+    """The occurrences (sags, swells) among power-quality log entries, as records."""
+    return [
+        PowerQualityRecord(
+            meter_id=e.meter_id,
+            obis=e.log_obis,
+            kind=PQ_OCCURRENCES[e.raw_code],
+            captured_at=e.occurred_at,
+            raw_value=None,
+            scaler=0,
+            unit=255,
+            read_at=e.registered_at,
+            details={"code": e.raw_code},
+        )
+        for e in events
+        if e.raw_code in PQ_OCCURRENCES
+    ]

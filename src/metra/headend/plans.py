@@ -56,6 +56,24 @@ def backfill_start(profile: Profile, day: date) -> datetime:
     return day_bounds(day)[0] - timedelta(days=profile.collection.backfill_horizon_days - 1)
 
 
+def power_quality_due(profile: Profile, day: date) -> bool:
+    """Whether the daily read of day n also reads power quality (COL-6).
+
+    The profile's cadence is `power_quality_every_minutes`: at most a day means every daily
+    read; a longer one (NO: weekly) means every k-th day counted from the epoch, so the
+    cadence is the same whichever day the head-end was started on.
+    """
+    days = profile.collection.read_plan.power_quality_every_minutes // 1440
+    return days <= 1 or day.toordinal() % days == 0
+
+
+def power_quality_span(profile: Profile, day: date) -> tuple[datetime, datetime]:
+    """The span a power-quality read covers: the cadence's period, ending with day n."""
+    end = day_bounds(day)[1]
+    minutes = max(profile.collection.read_plan.power_quality_every_minutes, 1440)
+    return end - timedelta(minutes=minutes), end
+
+
 def plan_for(
     profile: Profile,
     day: date,
@@ -68,7 +86,8 @@ def plan_for(
 
     `first_missing` is the oldest interval the store lacks within the backfill horizon (None when
     nothing is missing: the load profile is then not read at all); `events_since` is the newest
-    journal entry already stored (None: journals from the backfill horizon).
+    journal entry already stored (None: journals from the backfill horizon). Power quality (the
+    power-quality profile's values and the power-quality log) is read when due.
     """
     contents = profile.collection.read_plan.daily_contents
     start, end = day_bounds(day)
@@ -88,6 +107,8 @@ def plan_for(
         if billing and day.day == billing_day
         else None,
         events_since=(events_since or horizon) if "events" in contents else None,
-        power_quality=(start, end) if "power_quality" in contents and power_quality_due else None,
+        power_quality=power_quality_span(profile, day)
+        if "power_quality" in contents and power_quality_due
+        else None,
         instantaneous="instantaneous" in contents,
     )

@@ -23,6 +23,7 @@ from metra.net.client import DlmsClient, range_access
 from metra.net.errors import RequestRefused
 from metra.store.events import MeterEvent
 from metra.store.intervals import DayReading
+from metra.store.power_quality import PowerQualityRecord
 from metra.store.registers import BillingSnapshot, Period, RegisterReading
 
 from . import decode
@@ -47,6 +48,10 @@ INSTANTANEOUS = (
     objects.CURRENT_L1,
 )
 #: Journals read daily (COL-5); the power-quality log belongs to the power-quality read.
+#: The power-quality profile: "load profile with recording period 2" (IEC 62056-6-1), where
+#: the meter records its power-quality values (voltage averages, minima, maxima...). Its columns
+#: are read from the meter, not assumed; a meter without it is skipped.
+POWER_QUALITY_PROFILE = Obis(1, 0, 99, 2, 0, 255)
 JOURNALS = (
     objects.STANDARD_EVENT_LOG,
     objects.FRAUD_DETECTION_LOG,
@@ -75,6 +80,7 @@ class SessionData:
     registers: list[RegisterReading] = field(default_factory=list)
     snapshots: list[BillingSnapshot] = field(default_factory=list)
     events: list[MeterEvent] = field(default_factory=list)
+    power_quality: list[PowerQualityRecord] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -236,8 +242,23 @@ async def read(
             if isinstance(buffer, DataAccessResult):
                 data.skipped.append(str(log))  # a meter without this log
                 continue
-            data.events.extend(decode.journal(meter, log, buffer, registered_at=until))
+            entries = decode.journal(meter, log, buffer, registered_at=until)
+            data.events.extend(entries)
+            if log == objects.POWER_QUALITY_EVENT_LOG:
+                data.power_quality.extend(decode.power_quality_events(entries))
         if plan.events_since is not None:
             data.done.append("events")
         if plan.power_quality is not None:
             data.done.append("power_quality")
+    if plan.power_quality is not None:
+        try:
+            layout, pq = await _profile_rows(
+                client, POWER_QUALITY_PROFILE, plan.power_quality, layouts, meter
+            )
+        except RequestRefused:
+            data.skipped.append(str(POWER_QUALITY_PROFILE))
+        else:
+            data.power_quality.extend(
+                decode.power_quality_values(meter, pq, layout.columns, read_at=now())
+            )
+            data.done.append("power_quality_profile")
