@@ -12,13 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from metra.security import incidents, login, users
+from metra.profiles import load_profile
+from metra.security import command_requests, incidents, login, users
 from metra.security.roles import ROLE_PERMISSIONS, Permission, Role, Scope
+from metra.security.safeguards import KIND_PERMISSIONS, CommandPolicy
+from metra.store import commands
 from metra.store.events import SecurityCategory, Severity, record_system_event
 from metra.store.schema import security_event
 
@@ -37,6 +41,7 @@ class Call:
     body: Callable[[World, Role], Any] | None = None
     ok: frozenset[int] = frozenset({200})
     all_scope: bool = False  # refused to retailers and consumers even with the permission
+    kind: str | None = None  # for "command-kind" operations: the command kind they act on
 
 
 def fixed(path: str) -> Callable[[World, Role], str]:
@@ -74,6 +79,49 @@ def new_token(w: World, r: Role) -> str:
         login.issue_token(conn, w.users[Role.AUDITOR], kind="api", ttl=timedelta(days=1))
         token_id = conn.execute(select(func.max(login.access_token.c.id))).scalar_one()
     return f"/api/v1/tokens/{token_id}"
+
+
+def command_request(w: World, kind: str, *, emergency: bool = False, by: str = "requester") -> UUID:
+    """A request stored by the command engine for `by` (from the loopback zone)."""
+    with w.engine.begin() as conn:
+        account = users.find(conn, by)
+        assert account is not None
+        who = users.principal(conn, account.id)
+        done = command_requests.submit(
+            conn,
+            who,
+            load_profile("pl"),
+            CommandPolicy.parse(["127.0.0.0/8"]),
+            kind,
+            [w.meters["a"]],
+            source_address="127.0.0.1",
+            emergency=emergency,
+            reason="rationing" if emergency else None,
+        )
+    return done.request_id
+
+
+def approvable(w: World, r: Role) -> str:
+    request_id = command_request(w, "emergency_power_limit", emergency=True)
+    return f"/api/v1/command-requests/{request_id}/approve"
+
+
+def cancellable(w: World, r: Role) -> str:
+    return f"/api/v1/command-requests/{command_request(w, 'time_sync')}/cancel"
+
+
+def a_request(w: World, r: Role) -> str:
+    return f"/api/v1/command-requests/{command_request(w, 'time_sync')}"
+
+
+def a_campaign(w: World, r: Role) -> str:
+    return f"/api/v1/command-requests/{command_request(w, 'firmware_update', by='admin')}/campaign"
+
+
+def a_command(w: World, r: Role) -> str:
+    with w.engine.connect() as conn:
+        first = commands.of_request(conn, command_request(w, "time_sync"))[0].id
+    return f"/api/v1/commands/{first}"
 
 
 CALLS: dict[str, Call] = {
@@ -192,6 +240,20 @@ CALLS: dict[str, Call] = {
     "store_billing_determinants": Call(
         "POST", meter("/billing-determinants"), params={"month": "2025-03"}
     ),
+    "submit_command_request": Call(
+        "POST",
+        fixed("/api/v1/command-requests"),
+        body=lambda w, r: {"kind": "time_sync", "meter_ids": [str(w.meters["a"])]},
+        ok=frozenset({201}),
+        kind="time_sync",
+    ),
+    "approve_command_request": Call("POST", approvable, kind="emergency_power_limit"),
+    "cancel_command_request": Call("POST", cancellable, body=lambda w, r: {}, kind="time_sync"),
+    "list_command_requests": Call("GET", fixed("/api/v1/command-requests"), all_scope=True),
+    "get_command_request": Call("GET", a_request, all_scope=True),
+    "get_firmware_campaign": Call("GET", a_campaign, all_scope=True),
+    "list_commands": Call("GET", fixed("/api/v1/commands"), all_scope=True),
+    "get_command": Call("GET", a_command, all_scope=True),
     "get_meter_events": Call("GET", meter("/events"), params=MONTH),
     "list_system_events": Call("GET", fixed("/api/v1/events"), params=MONTH, all_scope=True),
     "list_alarms": Call("GET", fixed("/api/v1/alarms"), all_scope=True),
@@ -258,6 +320,9 @@ def operations(client: TestClient) -> dict[str, str]:
 def expected_allowed(permission: str, role: Role, call: Call) -> bool:
     if permission in ("public", "session"):
         return True
+    if permission == "command-kind":
+        assert call.kind is not None
+        return KIND_PERMISSIONS[call.kind] in ROLE_PERMISSIONS[role]
     scope = ROLE_PERMISSIONS[role].get(Permission(permission))
     if scope is None:
         return False
@@ -266,11 +331,13 @@ def expected_allowed(permission: str, role: Role, call: Call) -> bool:
 
 @pytest.fixture(scope="module")
 def subject(world: World) -> None:
-    from metra.profiles import load_profile
-
+    """A machine account to act on, and a service account that requests commands to approve."""
+    policy = load_profile("pl").passwords
     with world.engine.begin() as conn:
         admin = users.principal(conn, world.users[Role.ADMINISTRATOR])
-        users.create(conn, admin, "subject", policy=load_profile("pl").passwords, kind="machine")
+        users.create(conn, admin, "subject", policy=policy, kind="machine")
+        requester = users.create(conn, admin, "requester", policy=policy, initial_password=PASSWORD)
+        users.grant(conn, admin, requester, Role.SERVICE)
 
 
 def test_sec4_every_operation_is_in_the_matrix(client: TestClient) -> None:
@@ -286,7 +353,10 @@ def refusals(world: World) -> int:
             conn.execute(
                 select(func.count())
                 .select_from(security_event)
-                .where(security_event.c.description.like("refused call%"))
+                .where(
+                    security_event.c.description.like("refused call%")
+                    | security_event.c.description.like("command refused%")
+                )
             ).scalar_one()
         )
 

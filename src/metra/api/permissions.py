@@ -9,6 +9,13 @@ depend on `current_caller` instead; the few public ones (log-in, health) say so 
 `declare_all` walks the routers' routes, publishes each one's permission in the OpenAPI description
 (``x-permission``) and refuses to build an app with a route that declares nothing.
 
+Command operations (submit, approve, cancel) need the permission of the command's kind
+(`metra.security.safeguards.KIND_PERMISSIONS`: a key change is the security officer's, firmware the
+administrator's), which only the request's body or stored request tells. They depend on
+`command_caller`, published as ``x-permission: command-kind`` with the map in
+``x-permission-by-kind``; it admits callers holding at least one command permission, and the
+command engine checks the kind's own permission exactly as for the CLI.
+
 A refusal answers 403 and is raised as a security event with who, what and from where (SEC-8).
 """
 
@@ -30,10 +37,12 @@ from metra.api.problems import Problem, problem_response
 from metra.security import incidents
 from metra.security.errors import AccessDenied
 from metra.security.roles import Permission, Scope, require
+from metra.security.safeguards import KIND_PERMISSIONS
 from metra.store.events import SecurityCategory, Severity
 
 PUBLIC = "public"
 SESSION = "session"
+COMMAND_KIND = "command-kind"
 PUBLIC_ROUTE: dict[str, Any] = {"x-permission": PUBLIC}
 
 
@@ -59,10 +68,21 @@ class Need:
         return f"Need({self.permission.value})"
 
 
+def command_caller(caller: Caller = Depends(current_caller)) -> Caller:
+    """The dependency of command operations: the permission is the command kind's (see the
+    module docstring); callers holding none of the command permissions are refused here."""
+    held = caller.principal.permissions
+    if not any(p in held for p in KIND_PERMISSIONS.values()):
+        raise AccessDenied(COMMAND_KIND, "no role grants any command permission")
+    return caller
+
+
 def _declared(dependant: Dependant) -> str | None:
     for sub in dependant.dependencies:
         if isinstance(sub.call, Need):
             return sub.call.permission.value
+        if sub.call is command_caller:
+            return COMMAND_KIND
         if sub.call is current_caller:
             return SESSION
         found = _declared(sub)
@@ -72,7 +92,8 @@ def _declared(dependant: Dependant) -> str | None:
 
 
 def declared_permission(route: APIRoute) -> str:
-    """The permission a route declares: a `Permission` value, "session" or "public"."""
+    """The permission a route declares: a `Permission` value, "command-kind", "session" or
+    "public"."""
     found = _declared(route.dependant)
     if found is not None:
         return found
@@ -87,10 +108,13 @@ def declare_all(routers: Iterable[APIRouter]) -> None:
     for router in routers:
         for route in router.routes:
             if isinstance(route, APIRoute):
-                route.openapi_extra = {
-                    **(route.openapi_extra or {}),
-                    "x-permission": declared_permission(route),
-                }
+                declared = declared_permission(route)
+                extra: dict[str, Any] = {"x-permission": declared}
+                if declared == COMMAND_KIND:
+                    extra["x-permission-by-kind"] = {
+                        k: p.value for k, p in KIND_PERMISSIONS.items()
+                    }
+                route.openapi_extra = {**(route.openapi_extra or {}), **extra}
 
 
 def refuse(ctx: ApiContext, request: Request, exc: AccessDenied) -> None:
