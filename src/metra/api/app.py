@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from metra import __version__
-from metra.api import permissions, problems
+from metra.api import docs_page, permissions, problems
 from metra.api.context import ApiContext
 from metra.api.jobs import HeadendReader, JobRegistry, MeterReader
 from metra.api.ratelimit import RateLimiter
@@ -158,12 +158,13 @@ def create_app(settings: ApiSettings, *, reader: MeterReader | None = None) -> F
             "permission it needs in `x-permission`; errors are RFC 9457 problem documents."
         ),
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served from local assets by `docs_page`
         redoc_url=None,
         lifespan=lifespan,
         responses=problems.responses(400),
     )
     app.state.metra = ctx
+    docs_page.install(app, "/openapi.json")
     problems.install(app)
     permissions.install(app)
     permissions.declare_all(ROUTERS)
