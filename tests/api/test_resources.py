@@ -5,16 +5,19 @@ DQ-2, SEC-4, ACC-3, ACC-6)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from metra.api import create_app
+from metra.api.ratelimit import RateLimiter
 from metra.api.routers.readings import IntervalsOut
 from metra.security.roles import Role
+from metra.store.events import SecurityCategory
 from metra.store.masterdata import Entity, change
-from metra.store.schema import audit_record
+from metra.store.schema import audit_record, security_event
 
 from .conftest import CHANNEL, DAYS, MONTH_START, World, month_query, settings_for
 
@@ -157,6 +160,53 @@ def test_rate_limit_per_token_answers_429_with_retry_after(world: World) -> None
         assert refused.json()["type"] == "urn:metra:problem:rate-limited"
         assert int(refused.headers["retry-after"]) >= 1
         assert limited.get("/api/v1/auth/me", headers=second).status_code == 200
+
+
+def test_sec8_rate_limit_refusal_is_a_security_event_once_a_minute(world: World) -> None:
+    """SEC-8: a token hammering the API past its budget is raised as a security event (denial
+    of service) naming the account and the address, once per minute however many calls are
+    refused; calls without a token are limited and reported per source address."""
+    app = create_app(settings_for(world, rate_per_s=0.01, burst=2))
+    since = datetime.now(UTC) - timedelta(seconds=1)
+
+    def flood_events() -> list[dict[str, Any]]:
+        with world.engine.connect() as conn:
+            rows = conn.execute(
+                select(security_event)
+                .where(security_event.c.description.like("rate limit exceeded%"))
+                .where(security_event.c.occurred_at >= since)
+                .where(security_event.c.source_address == "198.51.100.9")
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    with TestClient(app, client=("198.51.100.9", 5000)) as limited:
+        h = world.headers(Role.OPERATOR)
+        codes = [limited.get("/api/v1/auth/me", headers=h).status_code for _ in range(6)]
+        assert codes == [200, 200, 429, 429, 429, 429]
+        found = flood_events()
+        assert len(found) == 1
+        event = found[0]
+        assert event["category"] == SecurityCategory.DENIAL_OF_SERVICE.value
+        assert (event["actor"], event["source_address"]) == ("user-operator", "198.51.100.9")
+        assert event["details"]["limited_by"] == "token"
+        anonymous = [limited.get("/api/v1/health").status_code for _ in range(4)]
+        assert anonymous[-1] == 429
+        found = flood_events()
+        assert len(found) == 2 and found[1]["actor"] is None
+        assert found[1]["details"]["limited_by"] == "address"
+
+
+def test_sec8_limiter_reports_a_key_once_per_window_with_the_count() -> None:
+    """SEC-8: the first refusal of a key is reported, the next ones within the window are only
+    counted, and the first after the window carries how many were refused meanwhile."""
+    now = [0.0]
+    limiter = RateLimiter(1.0, 1, clock=lambda: now[0], report_every_s=60.0)
+    assert limiter.refused("t:x") == 1
+    assert [limiter.refused("t:x") for _ in range(3)] == [None, None, None]
+    assert limiter.refused("t:y") == 1
+    now[0] = 61.0
+    assert limiter.refused("t:x") == 4
+    assert limiter.refused("t:x") is None
 
 
 def test_sec4_consumer_and_retailer_see_only_their_own_points(

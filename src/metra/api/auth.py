@@ -4,7 +4,8 @@ Tokens are the security layer's (`metra.security.login`): random values whose SH
 stored, with an expiry, optionally narrowed to scopes. A missing, unknown, expired or revoked
 token is a 401 and, when a token was presented, a security event (SEC-8): a flood of guessed
 tokens shows up as a burst from one source. Rate limits apply per token before the database is
-asked anything, and per source address to calls without a token.
+asked anything, and per source address to calls without a token; a refusal (429) is a security
+event too, at most once a minute per token or address.
 """
 
 from __future__ import annotations
@@ -72,10 +73,39 @@ def limit(request: Request, ctx: ApiContext = Depends(context)) -> None:
     )
     wait = ctx.limiter.take(key)
     if wait is not None:
+        count = ctx.limiter.refused(key)
+        if count is not None:
+            _report_flood(ctx, request, token, count)
         raise Problem(
             429,
             "rate limit reached for this token or address",
             headers={"Retry-After": retry_after(wait)},
+        )
+
+
+def _report_flood(ctx: ApiContext, request: Request, token: str | None, count: int) -> None:
+    """A rate-limit refusal as a security event (SEC-8), naming the token's account if the
+    token is valid; the limiter reports one key at most once a minute."""
+    with ctx.engine.begin() as conn:
+        actor = None
+        if token is not None:
+            try:
+                actor = login.authenticate(conn, token).username
+            except AuthenticationFailed:
+                actor = None
+        incidents.report(
+            conn,
+            SecurityCategory.DENIAL_OF_SERVICE,
+            Severity.WARNING,
+            f"rate limit exceeded on {request.method} {request.url.path}",
+            actor=actor,
+            source_address=source_address(request),
+            details={
+                "limited_by": "token" if token else "address",
+                "refused": count,
+                "rate_per_s": ctx.limiter.rate,
+                "burst": ctx.limiter.burst,
+            },
         )
 
 
