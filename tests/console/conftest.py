@@ -1,8 +1,9 @@
 """A seeded metra system behind the console: the API tests' world (two consumers, a retailer,
 a month of 15-minute data, one account per role; `tests/api/conftest.py`) plus what only the
 console shows: a balancing meter on substation SS-1 with served data around 2025-03-04, a VEE
-finding to decide, and the console mounted with cookies without the Secure flag (the test
-client speaks plain HTTP).
+finding to decide, a time-sync command request, a prepayment account (tariff, two cards of
+which one withdrawn, a payment, a charged day, notices), and the console mounted with cookies
+without the Secure flag (the test client speaks plain HTTP).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from metra.console import ConsoleSettings, make_mount
 from metra.mdm.estimation.methods import Method
 from metra.mdm.schema import vee_finding
 from metra.mdm.versions import NewDay, write
-from metra.security import login
+from metra.prepay import accounts, instruments, ledger, notices, tariffs
+from metra.profiles import load_profile
+from metra.security import command_requests, login, users
 from metra.security.roles import Role
+from metra.security.safeguards import CommandPolicy
 from metra.store import intervals
 from metra.store.masterdata import Entity, change, create
 
@@ -91,11 +95,58 @@ def seed_console(conn: Connection, world: World) -> None:
     )
 
 
+CARD, WITHDRAWN_CARD = "4111-2222-3333-4444", "5500-0000-0000-0004"
+
+
+def seed_commands_and_prepay(conn: Connection, world: World) -> None:
+    """A time-sync request for meter "a" and a PLN prepayment account on point "a"."""
+    profile = load_profile("pl")
+    admin = users.principal(conn, world.users[Role.ADMINISTRATOR])
+    at = datetime(2025, 4, 1, 9, tzinfo=UTC)
+    command_requests.submit(
+        conn,
+        admin,
+        profile,
+        CommandPolicy(),
+        "time_sync",
+        [world.meters["a"]],
+        source_address="10.0.0.9",
+        reason="seed",
+        now=at,
+    )
+    tariffs.set_tariff(conn, admin, "G11", "PLN", date(2025, 1, 1), 1_000_000, now=at)
+    account = accounts.open_account(
+        conn,
+        admin,
+        profile,
+        world.points["a"],
+        unit="PLN",
+        starts_on=date(2025, 3, 1),
+        tariff_code="G11",
+        now=at,
+    )
+    instruments.issue(conn, admin, account.id, CARD, now=at)
+    instruments.issue(conn, admin, account.id, WITHDRAWN_CARD, now=at)
+    instruments.withdraw(conn, admin, WITHDRAWN_CARD, reason="reported stolen", now=at)
+    ledger.top_up(conn, admin, account.id, 5000, payment_ref="SEED-1", instrument=CARD, now=at)
+    ledger.charge(conn, account.id, BALANCE_DAY, energy_unit_kwh=0.001, now=at)
+    notices.run(conn, profile, now=at)
+
+
+def first_id(world: World, table: str) -> str:
+    """The id of the (first) seeded command request or prepayment account."""
+    from sqlalchemy import text
+
+    with world.engine.connect() as conn:
+        return str(conn.execute(text(f"SELECT id FROM {table} LIMIT 1")).scalar_one())
+
+
 @pytest.fixture(scope="module")
 def world(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     built = build_world(template_db, tmp_path_factory.mktemp("console"))
     with built.engine.begin() as conn:
         seed_console(conn, built)
+        seed_commands_and_prepay(conn, built)
     yield built
     built.engine.dispose()
 

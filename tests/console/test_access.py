@@ -16,13 +16,20 @@ from sqlalchemy import func, select
 
 from metra.api import create_app
 from metra.console import ConsoleSettings, make_mount
-from metra.console.access import ConsoleRoute, Need, any_session, signed_in, viewer
+from metra.console.access import (
+    COMMAND_PERMISSIONS,
+    ConsoleRoute,
+    Need,
+    any_session,
+    signed_in,
+    viewer,
+)
 from metra.console.pages import ROUTERS
 from metra.mdm import versions
 from metra.security.roles import ROLE_PERMISSIONS, Permission, Role, Scope
-from metra.store.schema import audit_record, security_event
+from metra.store.schema import audit_record, command, security_event
 
-from .conftest import CHANNEL, as_role, console_app, session_for
+from .conftest import CHANNEL, as_role, console_app, first_id, session_for
 
 P = Permission
 ROLES = tuple(Role)
@@ -46,7 +53,19 @@ def pages(w: World) -> list[tuple[str, Callable[[Role], bool]]]:
     """Every GET page with a valid request and who may open it, from the role map. Retailer and
     consumer are the first consumer's; meter "a" is theirs, meter "b" is not."""
     a, b = w.meters["a"], w.meters["b"]
+    request_id, account_id = first_id(w, "command_request"), first_id(w, "prepay_account")
+    commander = any_of(*(holds(p) for p in COMMAND_PERMISSIONS))
+    with w.engine.connect() as conn:
+        command_id = conn.execute(select(command.c.id)).scalars().first()
     return [
+        ("/console/commands", holds(P.EVENTS_READ, all_scope=True)),
+        ("/console/commands/new", commander),
+        (f"/console/commands/{command_id}", holds(P.EVENTS_READ, all_scope=True)),
+        (f"/console/requests/{request_id}", holds(P.EVENTS_READ, all_scope=True)),
+        ("/console/campaigns", holds(P.EVENTS_READ, all_scope=True)),
+        ("/console/approvals", commander),
+        ("/console/prepay", holds(P.READINGS_READ, all_scope=True)),
+        (f"/console/prepay/{account_id}", holds(P.READINGS_READ, all_scope=True)),
         (
             "/console/dashboard",
             any_of(holds(P.EVENTS_READ, all_scope=True), holds(P.SECURITY_EVENTS_READ)),

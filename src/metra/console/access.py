@@ -38,6 +38,7 @@ from metra.console.i18n import N_
 from metra.security import incidents, login, passwords, users
 from metra.security.errors import AccessDenied, AuthenticationFailed
 from metra.security.roles import Permission, Scope, require
+from metra.security.safeguards import KIND_PERMISSIONS
 from metra.security.schema import access_token
 from metra.store.errors import NotFound
 from metra.store.events import SecurityCategory, Severity
@@ -132,6 +133,9 @@ NAVIGATION = (
     ("/meters", N_("Meters")),
     ("/substations", N_("Substations")),
     ("/vee", N_("VEE worklist")),
+    ("/commands", N_("Commands")),
+    ("/approvals", N_("Approvals")),
+    ("/prepay", N_("Prepayment")),
     ("/users", N_("Users and roles")),
     ("/audit", N_("Audit trail")),
     ("/incidents", N_("Incidents")),
@@ -150,12 +154,22 @@ def navigation(who: Viewer) -> list[tuple[str, str]]:
         "/meters": who.can(Permission.MASTERDATA_READ, all_scope=True),
         "/substations": who.can(Permission.MASTERDATA_READ, all_scope=True),
         "/vee": who.can(Permission.READINGS_READ, all_scope=True),
+        "/commands": who.can(Permission.EVENTS_READ, all_scope=True)
+        or any(who.can(p) for p in COMMAND_PERMISSIONS),
+        "/approvals": any(who.can(p) for p in COMMAND_PERMISSIONS),
+        "/prepay": who.can(Permission.READINGS_READ, all_scope=True),
         "/users": who.can(Permission.USERS_READ),
         "/audit": who.can(Permission.AUDIT_READ),
         "/incidents": who.can(Permission.INCIDENTS_MANAGE),
         "/my": scope is not None and scope is not Scope.ALL,
     }
     return [(PREFIX + path, label) for path, label in NAVIGATION if opens[path]]
+
+
+COMMAND_PERMISSIONS = tuple(dict.fromkeys(KIND_PERMISSIONS.values()))
+"""The permissions that open the command builder and the approvals inbox: each command kind
+needs one of them (`metra.security.safeguards.KIND_PERMISSIONS`); which kind a viewer may submit
+or approve is decided by the engine."""
 
 
 def _token_kind(conn: Any, token: str) -> str | None:
@@ -257,6 +271,32 @@ class Need:
 
     def __repr__(self) -> str:
         return f"Need({self.permission.value}{', all' if self.all_scope else ''})"
+
+
+class NeedAny(Need):
+    """A page open to holders of any of `permissions` (the command builder and the approvals
+    inbox: every kind needs its own permission, and the engine checks the one the chosen kind
+    needs, recording a refusal as a security event)."""
+
+    def __init__(self, *permissions: Permission) -> None:
+        super().__init__(permissions[0])
+        self.permissions = permissions
+
+    def __call__(self, who: Viewer = Depends(signed_in)) -> Grant:
+        assert who.caller is not None
+        held = who.caller.principal.permissions
+        for permission in self.permissions:
+            if permission in held:
+                return Grant(who.caller, permission, held[permission])
+        names = " or ".join(p.value for p in self.permissions)
+        raise AccessDenied(names, "no role grants any of them")
+
+    def __repr__(self) -> str:
+        return f"NeedAny({', '.join(p.value for p in self.permissions)})"
+
+
+ANY_COMMAND = NeedAny(*COMMAND_PERMISSIONS)
+"""What the command builder, cancelling and the approvals inbox declare."""
 
 
 async def posted(request: Request, who: Viewer = Depends(viewer)) -> FormData:

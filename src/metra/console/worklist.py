@@ -1,9 +1,12 @@
 """The VEE worklist's decisions on a finding (DQ-4, DQ-6, DQ-11): accept the data as they are,
 estimate the flagged intervals, or set them by hand; each with a reason, in the audit trail.
 
-A decision is an audit entry about the finding (``vee.accept``, ``vee.estimate``, ``vee.edit``,
-target ``vee_finding``), so the worklist is the findings without a decision and the audit trail
-stays the one record of who decided what and why. Estimating and editing add a served version
+A decision is kept under the finding's stable key (meter, channel, rule, interval range) in
+`metra.mdm.vee_decisions`, because a re-run of `run_vee` replaces the findings and their row ids:
+the worklist is the findings whose key carries no decision, so an accepted finding stays
+accepted after the next run. Each decision is also an audit entry about the finding
+(``vee.accept``, ``vee.estimate``, ``vee.edit``, target ``vee_finding``) with the reason, the
+record of who decided what and why. Estimating and editing add a served version
 through `metra.mdm.versions.edit` (itself audited as ``mdm.edit`` with the values before and
 after); an estimate bridges the flagged intervals linearly between their good neighbours with the
 MDM's own short-gap method (`metra.mdm.estimation.interpolation.fill_short`), and is stored as a
@@ -24,12 +27,11 @@ from sqlalchemy import Connection, select
 from metra.mdm import versions
 from metra.mdm.estimation.interpolation import fill_short
 from metra.mdm.schema import vee_finding
+from metra.mdm.vee_decisions import FindingKey, decided, record
 from metra.security import audit
 from metra.store.errors import NotFound
 from metra.store.intervals import day_start
-from metra.store.schema import audit_record
 
-DECISIONS = ("vee.accept", "vee.estimate", "vee.edit")
 TARGET = "vee_finding"
 
 
@@ -46,6 +48,11 @@ class Finding:
     last_at: datetime
     evidence: Any
 
+    @property
+    def key(self) -> FindingKey:
+        """What identifies this finding across validation runs."""
+        return FindingKey(self.meter_id, self.channel, self.rule, self.first_at, self.last_at)
+
 
 def _finding(row: Any) -> Finding:
     m = row._mapping
@@ -61,21 +68,6 @@ def _finding(row: Any) -> Finding:
     )
 
 
-def decided(conn: Connection, ids: list[int]) -> set[int]:
-    """The findings among `ids` that already carry a decision."""
-    if not ids:
-        return set()
-    t = audit_record.c
-    rows = conn.execute(
-        select(t.target_id).where(
-            t.target_kind == TARGET,
-            t.action.in_(DECISIONS),
-            t.target_id.in_([str(i) for i in ids]),
-        )
-    ).scalars()
-    return {int(v) for v in rows if v is not None}
-
-
 def open_findings(
     conn: Connection, start: datetime, end: datetime, limit: int = 200
 ) -> list[Finding]:
@@ -88,8 +80,8 @@ def open_findings(
         .limit(limit * 4)
     )
     found = [_finding(r) for r in rows]
-    done = decided(conn, [f.id for f in found])
-    return [f for f in found if f.id not in done][:limit]
+    done = decided(conn, [f.key for f in found])
+    return [f for f in found if f.key not in done][:limit]
 
 
 def get(conn: Connection, finding_id: int) -> Finding:
@@ -129,7 +121,10 @@ def _decide(
     reason: str,
     source: str | None,
     after: Any,
+    at: datetime,
 ) -> None:
+    """Keep the decision under the finding's key (`AlreadyDecided` if it has one) and audit it."""
+    record(conn, finding.key, action.removeprefix("vee."), actor=actor, reason=reason, at=at)
     audit.record(
         conn,
         actor,
@@ -139,16 +134,23 @@ def _decide(
         after,
         source,
         reason,
+        at=at,
     )
 
 
 def accept(
-    conn: Connection, finding: Finding, *, actor: str, reason: str, source: str | None
+    conn: Connection,
+    finding: Finding,
+    *,
+    actor: str,
+    reason: str,
+    source: str | None,
+    at: datetime,
 ) -> None:
     """Keep the data as they are: the check's hit was not an error of the data."""
     if not reason.strip():
         raise versions.EditRefused("a decision needs a reason")
-    _decide(conn, finding, "vee.accept", actor, reason, source, "accepted")
+    _decide(conn, finding, "vee.accept", actor, reason, source, "accepted", at)
 
 
 def estimate(
@@ -186,7 +188,7 @@ def estimate(
                 at=at,
             )
         )
-    _decide(conn, finding, "vee.estimate", actor, reason, source, {"versions": made})
+    _decide(conn, finding, "vee.estimate", actor, reason, source, {"versions": made}, at)
     return made
 
 
@@ -214,5 +216,6 @@ def edit(
         )
         for day, index in days_of(finding, _interval_s(conn, finding)).items()
     ]
-    _decide(conn, finding, "vee.edit", actor, reason, source, {"value": value, "versions": made})
+    after = {"value": value, "versions": made}
+    _decide(conn, finding, "vee.edit", actor, reason, source, after, at)
     return made

@@ -1,6 +1,17 @@
 """The console's pages, one router per area."""
 
-from metra.console.pages import admin, auth, consumer, dashboard, meters, substations, vee
+from metra.console.pages import (
+    admin,
+    approvals,
+    auth,
+    commands,
+    consumer,
+    dashboard,
+    meters,
+    prepayment,
+    substations,
+    vee,
+)
 
 ROUTERS = (
     auth.pages,
@@ -8,6 +19,9 @@ ROUTERS = (
     meters.pages,
     substations.pages,
     vee.pages,
+    commands.pages,
+    approvals.pages,
+    prepayment.pages,
     admin.pages,
     consumer.pages,
 )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from metra.console.access import PREFIX, ConsoleRoute, Viewer, console, navigation
+from metra.console.access import PREFIX, ConsoleRoute, PageNotFound, Viewer, console, navigation
 from metra.console.i18n import N_
 
 NOTICES = {
@@ -27,6 +28,16 @@ NOTICES = {
     "role-revoked": N_("The role was revoked."),
     "incident-opened": N_("The incident was registered."),
     "incident-closed": N_("The incident was closed."),
+    "submitted": N_("The command was accepted and queued for the meters."),
+    "awaiting-approval": N_(
+        "The request waits in the approvals inbox: a second person must approve it."
+    ),
+    "replayed": N_("This form was sent before; nothing was done twice."),
+    "approved": N_("You approved the request; its commands are queued."),
+    "approval-recorded": N_("Your approval was recorded; the request needs another approval."),
+    "rejected": N_("The request was rejected and its commands cancelled."),
+    "cancelled": N_("The commands not yet sent were cancelled."),
+    "topped-up": N_("The payment was recorded in the ledger and the audit trail."),
 }
 """Messages a redirect may ask the next page to show (by key: no text travels in the URL)."""
 
@@ -113,3 +124,11 @@ def day_param(value: str | None, default: date) -> date:
 def span_days(first: date, days: int) -> list[date]:
     """`days` consecutive days from `first`."""
     return [first + timedelta(days=k) for k in range(days)]
+
+
+def uuid_or_404(value: str) -> UUID:
+    """An id from the path; anything else is a page that does not exist (never a 422)."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise PageNotFound from None

@@ -22,6 +22,7 @@ from metra.console import worklist
 from metra.console.access import PREFIX, Need, Viewer, console, posted, signed_in
 from metra.console.i18n import N_
 from metra.console.pages.common import FormError, day_param, number, redirect, render, router, text
+from metra.mdm.vee_decisions import AlreadyDecided
 from metra.mdm.versions import EditRefused
 from metra.security.roles import Permission
 from metra.store.masterdata import Entity, as_of
@@ -29,6 +30,7 @@ from metra.store.masterdata import Entity, as_of
 P = Permission
 pages = router()
 REFUSED = N_("The decision was refused: the finding's day has no validated data to change.")
+DECIDED = N_("This finding was decided already.")
 
 
 def _serials(request: Request, meters: set[UUID]) -> dict[UUID, str]:
@@ -89,7 +91,7 @@ def decide(
             day = finding.first_at.date()
             scoping.check_meter(conn, grant, finding.meter_id, day, finding.last_at.date())
             if decision == "accept":
-                worklist.accept(conn, finding, actor=actor, reason=reason, source=source)
+                worklist.accept(conn, finding, actor=actor, reason=reason, source=source, at=now)
             elif decision == "estimate":
                 worklist.estimate(conn, finding, actor=actor, reason=reason, source=source, at=now)
             else:
@@ -102,6 +104,8 @@ def decide(
         )
     except EditRefused:
         return render(request, who, "message.html", status=400, error=REFUSED, back=PREFIX + "/vee")
+    except AlreadyDecided:
+        return render(request, who, "message.html", status=409, error=DECIDED, back=PREFIX + "/vee")
     done = {"accept": "accepted", "estimate": "estimated", "edit": "edited"}[decision]
     query = request.url.query
     return redirect(PREFIX + "/vee" + (f"?{query}" if query else ""), done)

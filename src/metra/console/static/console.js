@@ -27,3 +27,30 @@
     draw();
   }
 })();
+
+// The command builder: show only the fields of the chosen kind (every field stays in the page
+// without scripts; the server reads only the chosen kind's).
+(function () {
+  function sync(select) {
+    var kind = select.value;
+    document.querySelectorAll("[data-kinds]").forEach(function (part) {
+      var kinds = part.getAttribute("data-kinds").split(" ");
+      part.hidden = kinds.indexOf(kind) < 0;
+    });
+  }
+  function start() {
+    var select = document.getElementById("kind");
+    if (!select) {
+      return;
+    }
+    select.addEventListener("change", function () {
+      sync(select);
+    });
+    sync(select);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
