@@ -4,10 +4,15 @@ The database is a migrated SQLite file copied per test module and seeded through
 modules (master data, intervals, registers, events, VEE, security): two consumers with one
 delivery point each, a retailer supplying the first, a meter on each point, a month of
 15-minute data, and one account per role with a session token. Argon2 runs at a test cost.
+
+A module that sets ``BACKENDS = ("sqlite", "postgresql")`` runs on both stores: its world is
+then also built in a PostgreSQL database (127.0.0.1:5432, marker `postgres`) copied from a
+template migrated once per session; every database made here is dropped at the end.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -22,7 +27,8 @@ import numpy as np
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 from metra.api import ApiSettings, create_app
 from metra.mdm.estimation.methods import DETERMINED, Method
@@ -40,6 +46,8 @@ DAYS = 30
 EPOCH = date(2024, 1, 1)
 PASSWORD = "Initial-pass-1"
 ROLES = tuple(Role)
+PG_ADMIN_URL = os.environ.get("METRA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -60,9 +68,10 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class World:
-    """Ids of what the seed created, and a session token per role."""
+    """Ids of what the seed created, and a session token per role. `db` is the SQLite file, or
+    the PostgreSQL URL."""
 
-    db: Path
+    db: Path | str
     engine: Engine
     master_key: str
     parties: dict[str, UUID] = field(default_factory=dict)
@@ -262,10 +271,8 @@ def seed_users(conn: Connection, world: World) -> None:
         world.users[role] = user_id
 
 
-def build_world(template: Path, directory: Path) -> World:
-    path = directory / "metra.db"
-    shutil.copyfile(template, path)
-    world = World(path, make_engine(path), secrets.token_hex(32))
+def seed(world: World) -> World:
+    """Seed an empty migrated store through the core modules."""
     with world.engine.begin() as conn:
         seed_masterdata(conn, world)
         seed_readings(conn, world)
@@ -273,10 +280,102 @@ def build_world(template: Path, directory: Path) -> World:
     return world
 
 
+def build_world(template: Path, directory: Path) -> World:
+    path = directory / "metra.db"
+    shutil.copyfile(template, path)
+    return seed(World(path, make_engine(path), secrets.token_hex(32)))
+
+
+class PostgresDatabases:
+    """Databases of this test session on the PostgreSQL service: a migrated template, and a
+    copy of it per module world; all dropped by `drop_all`."""
+
+    def __init__(self) -> None:
+        self.admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
+        self.prefix = f"metra_api_{secrets.token_hex(4)}"
+        self.made: list[str] = []
+        self.template = self.create(f"{self.prefix}_template")
+        migrate(self.url(self.template))
+
+    def url(self, name: str) -> str:
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def create(self, name: str, template: str | None = None) -> str:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+        self.made.append(name)
+        return name
+
+    def copy(self) -> str:
+        """A fresh migrated database (a file copy of the template: no migration per module)."""
+        return self.url(self.create(f"{self.prefix}_{len(self.made)}", self.template))
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.made.remove(name)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as conn:
+            for name in reversed(self.made):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.made.clear()
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """The session's PostgreSQL template; fails clearly when the service is not there."""
+    try:
+        databases = PostgresDatabases()
+    except OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({exc.orig}). "
+            f"Start it with: {PG_START}",
+            pytrace=False,
+        )
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the world of a module that lists ``BACKENDS`` on each of them."""
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends and "world" in metafunc.fixturenames:
+        params = [
+            pytest.param(b, marks=pytest.mark.postgres) if b == "postgresql" else b
+            for b in backends
+        ]
+        metafunc.parametrize("backend", params, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
-def world(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The seeded system; in memory-backed /dev/shm when there is one, because every request
-    commits and SQLite's synchronous=FULL would otherwise wait for the disk each time."""
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store the module's world lives in: SQLite unless the module asks for more."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="module")
+def world(
+    request: pytest.FixtureRequest,
+    backend: str,
+    template_db: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
+    """The seeded system. SQLite lives in memory-backed /dev/shm when there is one, because
+    every request commits and SQLite's synchronous=FULL would otherwise wait for the disk."""
+    if backend == "postgresql":
+        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        url = databases.copy()
+        built = seed(World(url, make_engine(url), secrets.token_hex(32)))
+        yield built
+        built.engine.dispose()
+        databases.drop(url)
+        return
     shm = Path("/dev/shm")
     where = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path_factory.mktemp("w")
     built = build_world(template_db, where)

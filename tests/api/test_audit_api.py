@@ -11,6 +11,8 @@ from metra.store.schema import audit_record
 
 from .conftest import CHANNEL, World
 
+BACKENDS = ("sqlite", "postgresql")
+
 
 def test_dq11_edit_with_reason_is_audited_and_served(world: World, client: TestClient) -> None:
     """DQ-11: a manual edit needs a reason, adds a version, and is sealed in the audit trail."""

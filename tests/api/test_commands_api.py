@@ -32,6 +32,7 @@ from metra.store.schema import command, security_event
 
 from .conftest import EPOCH, PASSWORD, World, settings_for
 
+BACKENDS = ("sqlite", "postgresql")
 PROBLEM = "application/problem+json"
 INSIDE, OUTSIDE = ("10.20.1.5", 40000), ("192.0.2.7", 40000)
 URL = "/api/v1/command-requests"

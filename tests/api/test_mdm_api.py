@@ -27,6 +27,7 @@ from metra.store.schema import audit_record
 
 from .conftest import CHANNEL, World
 
+BACKENDS = ("sqlite", "postgresql")
 PROBLEM = "application/problem+json"
 SEED_DAY = date(2025, 3, 4)
 LIKE_DAYS = (

@@ -21,6 +21,7 @@ from metra.store.schema import audit_record, security_event
 
 from .conftest import CHANNEL, DAYS, MONTH_START, World, month_query, settings_for
 
+BACKENDS = ("sqlite", "postgresql")
 PROBLEM = "application/problem+json"
 
 
