@@ -110,17 +110,12 @@ class Rig:
             )
         return list(done.command_ids)
 
-    async def read(
-        self,
-        meter_id: UUID,
-        class_id: int,
-        obis: Obis,
-        attr: int,
-        *,
-        keys: AssociationKeys | None = None,
-    ) -> Data:
-        """Read an attribute as the reading client (SAP 2) with the stored keys, the way an
-        independent observer sees the meter (not through the executor under test)."""
+    @asynccontextmanager
+    async def reading(
+        self, meter_id: UUID, *, keys: AssociationKeys | None = None
+    ) -> AsyncIterator[DlmsClient]:
+        """A session of the reading client (SAP 2) with the stored keys: the way an independent
+        observer sees the meter (not through the executor under test)."""
         target = self.targets[meter_id]
         endpoint = Endpoint(target.host, target.port, client_address=16, timeout=5.0)
         async with DlmsClient(endpoint, ClientSettings()) as public:
@@ -138,6 +133,19 @@ class Rig:
         )
         reading = Endpoint(target.host, target.port, client_address=2, timeout=5.0)
         async with DlmsClient(reading, settings) as client:
+            yield client
+
+    async def read(
+        self,
+        meter_id: UUID,
+        class_id: int,
+        obis: Obis,
+        attr: int,
+        *,
+        keys: AssociationKeys | None = None,
+    ) -> Data:
+        """Read an attribute as the reading client (see `reading`)."""
+        async with self.reading(meter_id, keys=keys) as client:
             return await client.get(class_id, obis.to_bytes(), attr)
 
     async def log_codes(self, meter_id: UUID, log: Obis) -> list[int]:

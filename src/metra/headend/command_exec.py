@@ -57,6 +57,7 @@ from metra.dlms.data import (
     Data,
     DateTime,
     DoubleLongUnsigned,
+    Enum,
     Integer,
     LongUnsigned,
     OctetString,
@@ -71,8 +72,11 @@ from metra.net.errors import RequestRefused, TransportError
 
 from .collector import PUBLIC_SAP, MeterTarget
 from .command_params import (
+    MEASUREMENT_METHOD,
+    METHODS,
     ParamsError,
     calendar_plan,
+    measurement_method,
     scope_plan,
     special_days_plan,
 )
@@ -86,11 +90,6 @@ DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8
 HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
 PUSH_SETUP_CLASS = 40
 CALENDAR_CLASS, SPECIAL_DAYS_CLASS, PROFILE_CLASS = 20, 11, 7
-#: Kinds the safeguards know whose object the meters do not expose yet: such a command fails
-#: with this reason and nothing is sent (CMD-9 needs a measurement-method object on the meter).
-NOT_ON_METERS = {
-    "measurement_method": "the meter exposes no measurement-method object (CMD-9): nothing sent",
-}
 
 
 class Delivery(StrEnum):
@@ -185,8 +184,6 @@ class CommandExecutor:
     ) -> Outcome:
         """One attempt at `kind` on `target`; never raises for what the meter or network does."""
         args = dict(params or {})
-        if kind in NOT_ON_METERS:
-            return Outcome(Delivery.FAILED, NOT_ON_METERS[kind])
         try:
             if kind == "key_change":
                 return await self._key_change(target, args, keys)
@@ -226,6 +223,7 @@ class CommandExecutor:
             "special_days": self._special_days,
             "data_scope": self._data_scope,
             "parameterise": self._parameterise,
+            "measurement_method": self._measurement_method,
         }
 
     # ---------------------------------------------------------------------------- sessions
@@ -566,6 +564,26 @@ class CommandExecutor:
         file = args.get("file") or {}
         return {"file": file.get("name"), "sha256": file.get("sha256"), "settings": done}
 
+    # ---------------------------------------------------------------------------- CMD-9
+
+    async def _measurement_method(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Measurement method (CMD-9): the meter's measurement-method object set to the asked
+        summation (vector or arithmetic) and read back; a meter already using it is confirmed
+        without a write. The administrator-only rule was applied when the request was made."""
+        value = _parsed(measurement_method, args)
+        name = next(k for k, v in METHODS.items() if v == value)
+        ln = MEASUREMENT_METHOD
+        try:
+            before = await client.get(DATA, ln.to_bytes(), 2)
+        except RequestRefused as exc:
+            raise CommandFailed(
+                f"the meter has no measurement-method object {ln}: {exc.result}"
+            ) from None
+        if before == value:
+            return {"method": name, "already": True}
+        await self._write_checked(client, DATA, ln, 2, Enum(value), signed=False)
+        return {"method": name, "before": _method_name(before)}
+
     # ---------------------------------------------------------------------------- keys
 
     async def _key_change(
@@ -711,6 +729,10 @@ def _wrap(keys: MeterKeys, pair: AssociationKeys, which: int) -> bytes:
     assert keys.kek is not None
     key = pair.encryption_key if which == 0 else pair.authentication_key
     return wrap_key(keys.kek, key)
+
+
+def _method_name(value: object) -> str:
+    return next((k for k, v in METHODS.items() if v == value), repr(value))
 
 
 def _image_status(value: object) -> str:

@@ -20,6 +20,8 @@ Formats (docs/commands.md has examples):
   [{"setup": OBIS, "objects": [object]}]}`` where an object is ``{"class_id", "obis",
   "attribute", "data_index"}``.
 - ``parameterise``: a prepared parameter file's settings (`metra.headend.parameter_file`).
+- ``measurement_method``: ``{"method": "vector" | "arithmetic"}`` (CMD-9), the value of the
+  measurement-method object 1-0:0.11.6.255.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "SpecialDaysPlan",
     "calendar_plan",
     "check",
+    "measurement_method",
     "scope_plan",
     "special_days_plan",
 ]
@@ -283,6 +286,22 @@ def scope_plan(params: Mapping[str, Any], *, path: str = "") -> ScopePlan:
     return ScopePlan(profile, period, captured, tuple(push))
 
 
+# ------------------------------------------------------------------------ measurement method
+
+#: The measurement-method object (Data) the meters expose, "measurement algorithm for apparent
+#: energy" of the OBIS general-purpose group, and its values (the enumeration is the meters').
+MEASUREMENT_METHOD = Obis(1, 0, 0, 11, 6, 255)
+METHODS = {"vector": 1, "arithmetic": 2}
+
+
+def measurement_method(params: Mapping[str, Any], *, path: str = "") -> int:
+    """Parse a ``measurement_method`` command's parameters: the enum value to write."""
+    value = required(params, "method", path)
+    if value not in METHODS:
+        raise ParamsError(join(path, "method"), f"expected one of {sorted(METHODS)}, not {value!r}")
+    return METHODS[value]
+
+
 # ------------------------------------------------------------------------ faces
 
 PARSERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
@@ -290,6 +309,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "special_days": special_days_plan,
     "data_scope": scope_plan,
     "parameterise": command_settings,
+    "measurement_method": measurement_method,
 }
 """The kinds whose parameters are a structure checked here (the others are checked by the
 executor: a limit's watts, a time, a HAN destination)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from .apparent import method_objects
 from .basic_objects import basic_objects, clock_object
 from .calendar_objects import calendar_objects
 from .control import control_objects
@@ -30,6 +31,7 @@ def object_table(phases: int) -> ObjectTable:
             *basic_objects(),
             clock_object(),
             *register_objects(phases),
+            *method_objects(),
             *profile_objects(),
             *control_objects(),
             *calendar_objects(),

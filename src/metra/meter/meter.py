@@ -49,6 +49,7 @@ from metra.dlms.xdlms.common import (
 )
 from metra.profiles.model import Profile
 
+from .apparent import ApparentEnergy
 from .clock import FleetClock
 from .faults import MeterFaults
 from .firmware import Image
@@ -120,6 +121,8 @@ class VirtualMeter:
         self.supply = Supply(self, settled=self.now())
         self.low_credit_threshold = int(profile.prepayment.low_credit_threshold * 100)
         self.firmware_id = b"MTR-1.0.0"
+        #: Apparent energy and its measurement method (CMD-9, 1-0:0.11.6.255).
+        self.apparent = ApparentEnergy()
         self.image = Image()
         self.pushes = Pushes(self, factory_setups(profile.han, identity.phases))
         self.role = Role.PUBLIC
