@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import random
 import resource
-from collections.abc import Awaitable, Callable, Collection, Mapping
+import socket
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
@@ -37,6 +39,7 @@ from metra.profiles import Profile, load_profile
 from .clock import FleetClock
 from .faults import FaultRates, MeterFaults
 from .fleet_faults import FaultyWriter, needs_faulty_writer
+from .fleet_ports import PortPicker, ephemeral_range, listening_socket
 from .fleet_push import PushSender
 from .fleet_serve import SERVER_ADDRESS, ServableMeter, Transport, serve_session
 from .identity import CUSTOMER_TYPES, MeterIdentity, MeterSecrets
@@ -68,6 +71,8 @@ FD_HEADROOM = 256
 #: How far back and ahead of the fleet clock each meter's faults are drawn.
 FAULT_HISTORY = dt.timedelta(days=400)
 FAULT_FUTURE = dt.timedelta(days=60)
+#: Listen backlog per meter (a head-end opens few connections to one meter at a time).
+_BACKLOG = 64
 
 
 class FleetError(RuntimeError):
@@ -223,21 +228,38 @@ class Fleet:
             self.tls = make_fleet_tls(config.tls_dir, config.tls_stem, [config.host])
         context = self.tls.server_context if self.tls is not None else None
         total = len(self.meters)
+        ports = PortPicker(*ephemeral_range()).candidates()
         try:
             for slot in self.meters:
-                port = 0 if config.port_base is None else config.port_base + slot.index
+                sock = self._listen(slot, ports)
                 slot.server = await asyncio.start_server(
-                    self._connection_handler(slot), config.host, port, ssl=context, backlog=64
+                    self._connection_handler(slot), sock=sock, ssl=context, backlog=_BACKLOG
                 )
-                slot.port = slot.server.sockets[0].getsockname()[1]
+                slot.port = sock.getsockname()[1]
                 if progress is not None and (slot.index % 100 == 99 or slot.index + 1 == total):
                     progress(slot.index + 1, total)
                 if slot.index % 500 == 499:
                     await asyncio.sleep(0)
-        except OSError:
+        except (OSError, FleetError):
             await self.stop()
             raise
         self._pusher = asyncio.create_task(self.pushes.run(self._made))
+
+    def _listen(self, slot: FleetMeter, ports: Iterator[int]) -> socket.socket:
+        """``slot``'s listening socket: at ``port_base + index``, or on the next free port of
+        the ephemeral range (see :mod:`metra.meter.fleet_ports` for why not port 0)."""
+        host = self.config.host
+        if self.config.port_base is not None:
+            port = self.config.port_base + slot.index
+            sock = listening_socket(host, port, _BACKLOG)
+            if sock is None:
+                raise OSError(errno.EADDRINUSE, f"port {port} of {host} is in use")
+            return sock
+        for port in ports:
+            sock = listening_socket(host, port, _BACKLOG)
+            if sock is not None:
+                return sock
+        raise FleetError(f"no free port left in the ephemeral range of {host}")
 
     def _made(self) -> list[ServableMeter]:
         """The meters made so far (only they can have a push configured)."""
