@@ -267,3 +267,64 @@ def test_evt1_watchdog_rate_draws_resets_without_changing_other_faults() -> None
     assert plain.watchdog_resets == () and len(with_resets.watchdog_resets) >= 6
     assert with_resets.outages == plain.outages
     assert with_resets.drop_after_bytes == plain.drop_after_bytes
+
+
+def test_mtr6_cmd2_welded_contacts_accept_the_command_but_the_supply_stays_on() -> None:
+    """A stuck (welded) relay, as a real meter reports it: remote_disconnect succeeds and
+    control_state reads disconnected (what was commanded), but output_state -- the contacts as
+    the load-side voltage shows them -- stays true, the disconnector log has the remote
+    disconnection followed by a disconnect/reconnect failure (68), and energy goes on being
+    measured exactly as on the same meter never disconnected."""
+    stuck = make_meter(faults=MeterFaults(stuck_relay=True))
+    healthy = make_meter()
+    mgmt = Session(stuck, 1)
+    assert mgmt.act(70, DISCONNECT, 1, Integer(0)) == ActionResult.SUCCESS
+    reading = Session(stuck, 2)
+    assert reading.get(70, DISCONNECT, 3) == DISCONNECTED
+    assert reading.get(70, DISCONNECT, 2) is True
+    log = stuck.journals.entries(Log.DISCONNECTOR, stuck.now())
+    assert [e.code for e in log] == [
+        EventCode.REMOTE_DISCONNECTION,
+        EventCode.DISCONNECT_RECONNECT_FAILURE,
+    ]
+    assert log[1].detail == "REMOTE_DISCONNECT contacts stuck closed"
+    for meter in (stuck, healthy):
+        meter.fleet_clock.advance(timedelta(hours=5))
+    assert reading.get(3, A_PLUS, 2) == Session(healthy, 2).get(3, A_PLUS, 2)
+    # Reconnecting matches control_state to the contacts again: no failure this time.
+    assert mgmt.act(70, DISCONNECT, 2, Integer(0)) == ActionResult.SUCCESS
+    assert codes(stuck, Log.DISCONNECTOR)[2:] == [EventCode.REMOTE_CONNECTION]
+
+
+def test_mtr6_relay_stuck_open_at_runtime_keeps_the_supply_off() -> None:
+    """``VirtualMeter.stick_relay()``: the contacts stick where they are (here open), so a
+    reconnection is accepted and journaled as failed, output_state stays false and nothing is
+    measured."""
+    meter = make_meter()
+    mgmt, reading = Session(meter, 1), Session(meter, 2)
+    assert mgmt.act(70, DISCONNECT, 1, Integer(0)) == ActionResult.SUCCESS
+    meter.stick_relay()
+    stopped = reading.get(3, A_PLUS, 2)
+    assert mgmt.act(70, DISCONNECT, 2, Integer(0)) == ActionResult.SUCCESS
+    assert reading.get(70, DISCONNECT, 3) == CONNECTED
+    assert reading.get(70, DISCONNECT, 2) is False
+    assert codes(meter, Log.DISCONNECTOR)[-1] == EventCode.DISCONNECT_RECONNECT_FAILURE
+    meter.fleet_clock.advance(timedelta(hours=3))
+    assert reading.get(3, A_PLUS, 2) == stopped
+    assert reading.get(3, P_IMPORT, 2) == DoubleLong(0)
+
+
+def test_mtr6_stuck_relay_rate_draws_per_meter_without_changing_other_faults() -> None:
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    base = FaultRates(outages_per_year=6, drop_probability=0.5, watchdog_resets_per_year=3)
+    plain = MeterFaults.generate(base, 42, start, end)
+    always = FaultRates(**{**base.__dict__, "stuck_relay_probability": 1.0})
+    stuck = MeterFaults.generate(always, 42, start, end)
+    assert not plain.stuck_relay and stuck.stuck_relay
+    assert stuck.outages == plain.outages and stuck.watchdog_resets == plain.watchdog_resets
+    some = FaultRates(stuck_relay_probability=0.3)
+    drawn = [MeterFaults.generate(some, seed, start, end).stuck_relay for seed in range(200)]
+    assert drawn == [MeterFaults.generate(some, s, start, end).stuck_relay for s in range(200)]
+    assert 30 <= sum(drawn) <= 90
+    with pytest.raises(ValueError):
+        FaultRates(stuck_relay_probability=1.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from metra.dlms.cosem import _shape
-from metra.dlms.cosem.enums import ControlMode, ControlState, DisconnectTrigger
+from metra.dlms.cosem.enums import ControlMode, DisconnectTrigger
 from metra.dlms.cosem.monitoring import EmergencyProfile, LimiterActions
 from metra.dlms.cosem.objects import DISCONNECT_CONTROL, DISCONNECT_CONTROL_SCRIPT_TABLE, LIMITER
 from metra.dlms.cosem.references import ScriptAction, ValueDefinition
@@ -67,14 +67,15 @@ def _set_mode(m: VirtualMeter, ctx: RequestContext, value: Data) -> DataAccessRe
 
 
 def _disconnect() -> CosemObject:
-    """Disconnect control (70): output_state, control_state, control_mode; methods
-    remote_disconnect (1) and remote_reconnect (2), each with ``data`` integer 0."""
+    """Disconnect control (70): output_state (the contacts, as the load-side voltage shows
+    them), control_state (what was commanded), control_mode; methods remote_disconnect (1) and
+    remote_reconnect (2), each with ``data`` integer 0."""
     return CosemObject(
         70,
         0,
         DISCONNECT_CONTROL,
         {
-            2: Attr(lambda m, _a: m.supply.relay is ControlState.CONNECTED),
+            2: Attr(lambda m, _a: m.supply.contacts_closed),
             3: Attr(lambda m, _a: Enum(m.supply.relay)),
             4: Attr(lambda m, _a: Enum(m.supply.control_mode), _set_mode),
         },

@@ -43,13 +43,16 @@ class FaultRates:
     tamper_per_year: float = 0.0
     register_jump_probability: float = 0.0
     watchdog_resets_per_year: float = 0.0
+    #: Share of meters whose disconnector contacts are welded shut (they never open).
+    stuck_relay_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"fault rate {f.name} must be a non-negative number")
-        for name in ("drop_probability", "slow_probability", "corrupt_probability"):
+        probabilities = ("drop_probability", "slow_probability", "corrupt_probability")
+        for name in (*probabilities, "stuck_relay_probability"):
             if getattr(self, name) > 1:
                 raise ValueError(f"{name} is a probability (0..1)")
 
@@ -119,6 +122,9 @@ class MeterFaults:
     register_jump: RegisterJump | None = None
     #: Instants the firmware watchdog restarted the meter (journaled; the interval is flagged).
     watchdog_resets: tuple[datetime, ...] = ()
+    #: The disconnector's contacts are welded shut from the start: commands are accepted and
+    #: move control_state, but the supply stays on (output_state true, energy measured).
+    stuck_relay: bool = False
 
     @classmethod
     def generate(cls, rates: FaultRates, seed: int, start: datetime, end: datetime) -> MeterFaults:
@@ -161,12 +167,14 @@ class MeterFaults:
         corrupt = (
             rates.corrupt_frame_probability if rng.random() < rates.corrupt_probability else 0.0
         )
-        # Drawn last and only when asked for, so every other fault of a seed stays as it was.
+        # Drawn last and only when asked for (watchdog resets, then a stuck relay), so every
+        # other fault of a seed stays as it was.
         resets = (
             sorted(moment() for _ in range(count(rates.watchdog_resets_per_year)))
             if rates.watchdog_resets_per_year
             else []
         )
+        stuck = bool(rates.stuck_relay_probability) and rng.random() < rates.stuck_relay_probability
         return cls(
             offline_windows=tuple(sorted(offline)),
             drop_after_bytes=drop,
@@ -177,6 +185,7 @@ class MeterFaults:
             tamper_events=tuple(sorted(tamper, key=lambda t: t.when)),
             register_jump=jump,
             watchdog_resets=tuple(resets),
+            stuck_relay=stuck,
         )
 
     def offline_at(self, when: datetime) -> bool:

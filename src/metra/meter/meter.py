@@ -56,6 +56,7 @@ from .firmware import Image
 from .identity import KeySet, MeterIdentity, MeterSecrets
 from .journal import EventCode, Journals, Log
 from .layout import object_table
+from .lp_capture import LoadProfileScope
 from .measurement import Instant, MeasurementModel
 from .objects import ObjectTable, Role, who
 from .push import OutgoingPush, Pushes, factory_setups
@@ -118,7 +119,9 @@ class VirtualMeter:
         self._replay: dict[tuple[str, int], ReplayGuard] = {}
         self._failed_auth: dict[str, int] = {}
         self.capture_period = profile.metering.interval_minutes * 60
-        self.supply = Supply(self, settled=self.now())
+        #: Load-profile columns chosen by the management client (CMD-2), default the factory's.
+        self.lp_scope = LoadProfileScope()
+        self.supply = Supply(self, settled=self.now(), stuck=bool(faults and faults.stuck_relay))
         self.low_credit_threshold = int(profile.prepayment.low_credit_threshold * 100)
         self.firmware_id = b"MTR-1.0.0"
         #: Apparent energy and its measurement method (CMD-9, 1-0:0.11.6.255).
@@ -396,6 +399,13 @@ class VirtualMeter:
         the relay is ready for reconnection, disconnects in control modes 1, 2 and 5."""
         self.housekeeping()
         return self.supply.press_button(self.now())
+
+    def stick_relay(self) -> None:
+        """A hardware fault from now on: the disconnector's contacts stick (weld) where they
+        are. Commands are still accepted and move ``control_state``; ``output_state`` and the
+        energy measured follow the contacts, and each failed move is journaled (68)."""
+        self.housekeeping()
+        self.supply.stuck = True
 
     # ------------------------------------------------------------------ pushes (ACC-1, COL-9)
 

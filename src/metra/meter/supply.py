@@ -63,6 +63,10 @@ class Supply:
     min_under: int = 900
     emergency_profile: EmergencyProfile | None = None
     emergency_group_ids: tuple[int, ...] = ()
+    #: The contacts' physical position (``output_state``); follows ``relay`` unless stuck.
+    contacts_closed: bool = True
+    #: Stuck (welded) contacts: the control state still moves, the contacts do not.
+    stuck: bool = False
     #: Why the relay is open: "limiter", "credit" or None (remote or manual).
     opened_by: str | None = None
     prepayment: bool = False
@@ -87,14 +91,32 @@ class Supply:
         was_on = self.relay is ControlState.CONNECTED
         self.relay = target
         on = target is ControlState.CONNECTED
-        model = self.meter.model
-        if was_on and not on:
-            model.cut_supply(when)
-        elif on and not was_on:
-            model.restore_supply(when)
+        if on and not was_on:
             self.opened_by = None
         journals.add(Log.DISCONNECTOR, when, _CODES[trigger], detail or int(target))
+        self._drive(on, trigger, when)
         return True
+
+    def _drive(self, close: bool, trigger: DisconnectTrigger, when: datetime) -> None:
+        """Drive the contacts to match the control state. Stuck (welded) contacts do not move:
+        the meter sees it on its load-side voltage, journals a disconnect/reconnect failure (68)
+        and keeps ``output_state`` true to the contacts, while energy goes on being measured."""
+        if close == self.contacts_closed:
+            return
+        if self.stuck:
+            position = "closed" if self.contacts_closed else "open"
+            self.meter.journals.add(
+                Log.DISCONNECTOR,
+                when,
+                EventCode.DISCONNECT_RECONNECT_FAILURE,
+                f"{trigger.name} contacts stuck {position}",
+            )
+            return
+        self.contacts_closed = close
+        if close:
+            self.meter.model.restore_supply(when)
+        else:
+            self.meter.model.cut_supply(when)
 
     def press_button(self, when: datetime) -> bool:
         """The customer's push button: reconnect when ready for reconnection, else (modes 1, 2
