@@ -201,7 +201,7 @@ class CommandExecutor:
         except CommandFailed as exc:
             return Outcome(Delivery.FAILED, str(exc))
         except RequestRefused as exc:
-            return Outcome(Delivery.FAILED, f"refused by the meter: {exc.result}")
+            return Outcome(Delivery.FAILED, f"refused by the meter: {_refusal(exc)}")
         except SecurityError as exc:
             return Outcome(Delivery.FAILED, f"security: {exc}")
         except (TransportError, TimeoutError, OSError) as exc:
@@ -521,7 +521,7 @@ class CommandExecutor:
                 await self._write_checked(client, cls, ln, attr, value, signed=False)
             except RequestRefused as exc:
                 raise CommandFailed(
-                    f"{what} ({ln}:{attr}) refused by the meter: {exc.result}; "
+                    f"{what} ({ln}:{attr}) refused by the meter: {_refusal(exc)}; "
                     f"applied before it: {applied or 'nothing'}"
                 ) from None
             applied.append(what)
@@ -553,7 +553,7 @@ class CommandExecutor:
                 )
             except RequestRefused as exc:
                 raise CommandFailed(
-                    f"{where} refused by the meter: {exc.result}; "
+                    f"{where} refused by the meter: {_refusal(exc)}; "
                     f"applied before it: {applied or 'nothing'}"
                 ) from None
             except CommandFailed as exc:
@@ -577,7 +577,7 @@ class CommandExecutor:
             before = await client.get(DATA, ln.to_bytes(), 2)
         except RequestRefused as exc:
             raise CommandFailed(
-                f"the meter has no measurement-method object {ln}: {exc.result}"
+                f"the meter has no measurement-method object {ln}: {_refusal(exc)}"
             ) from None
         if before == value:
             return {"method": name, "already": True}
@@ -635,7 +635,7 @@ class CommandExecutor:
         except RequestRefused as exc:
             outcome.delivery, outcome.reason = (
                 Delivery.FAILED,
-                f"refused by the meter: {exc.result}",
+                f"refused by the meter: {_refusal(exc)}",
             )
         except (TransportError, TimeoutError, OSError, DlmsError) as exc:
             outcome.delivery, outcome.reason = Delivery.FAILED, f"key change broke off: {exc}"
@@ -675,7 +675,7 @@ class CommandExecutor:
             except RequestRefused as exc:
                 status = await client.get(IMAGE_CLASS, ln, 6)
                 raise CommandFailed(
-                    f"the meter refused the image at verification ({exc.result}; status "
+                    f"the meter refused the image at verification ({_refusal(exc)}; status "
                     f"{_image_status(status)}): not activated"
                 ) from None
             await client.action(IMAGE_CLASS, ln, 4, Integer(0))
@@ -729,6 +729,12 @@ def _wrap(keys: MeterKeys, pair: AssociationKeys, which: int) -> bytes:
     assert keys.kek is not None
     key = pair.encryption_key if which == 0 else pair.authentication_key
     return wrap_key(keys.kek, key)
+
+
+def _refusal(exc: RequestRefused) -> str:
+    """The meter's refusal as the Blue Book names it (``read-write-denied``), not its number."""
+    name = getattr(exc.result, "name", None)
+    return name.lower().replace("_", "-") if isinstance(name, str) else str(exc.result)
 
 
 def _method_name(value: object) -> str:

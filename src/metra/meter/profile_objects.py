@@ -28,6 +28,7 @@ from metra.dlms.obis import Obis
 from metra.dlms.server import RequestContext
 from metra.dlms.xdlms.common import DataAccessResult
 
+from . import lp_capture
 from .basic_objects import EVENT_CODE_OBJECT, PROFILE_STATUS
 from .buffers import Buffer, select
 from .journal import Log
@@ -130,6 +131,9 @@ def _lp_times(m: VirtualMeter) -> Ticks:
     step = timedelta(seconds=m.capture_period)
     last = origin + step * int((m.now() - origin) / step)
     count = min(_lp_depth(m), int((last - origin) / step))
+    cleared = m.lp_scope.cleared
+    if cleared is not None:  # emptied by a change of capture objects: entries after it only
+        count = min(count, max(0, -((cleared - last) // step)))
     return Ticks(last - step * (count - 1), step, count)
 
 
@@ -154,7 +158,35 @@ def _load_profile() -> CosemObject:
     columns = [_CLOCK_COLUMN, CaptureObjectDefinition(1, PROFILE_STATUS, 2)]
     columns += [CaptureObjectDefinition(3, ln, 2) for ln, _ in PROFILE_COLUMNS]
     buffer = Buffer(columns, _lp_times, _lp_rows)
-    return _profile(LOAD_PROFILE, buffer, _lp_depth, lambda m: m.capture_period, _set_period)
+    obj = _profile(LOAD_PROFILE, buffer, _lp_depth, lambda m: m.capture_period, _set_period)
+    # Capture objects writable by the management client (CMD-2): see metra.meter.lp_capture.
+    factory = tuple(columns)
+    known = lp_capture.capturable(
+        [(CaptureObjectDefinition(3, ln, 2), q) for ln, q in PROFILE_COLUMNS]
+    )
+
+    def chosen(m: VirtualMeter) -> Buffer:
+        picked = m.lp_scope.columns
+        if picked is None:
+            return buffer
+
+        def make(m: VirtualMeter, start: datetime, end: datetime) -> list[list[Data]]:
+            cleared = m.lp_scope.cleared
+            intervals = [
+                iv
+                for iv in m.model.intervals(start, end, m.capture_period // 60)
+                if cleared is None or iv.end > cleared
+            ]
+            return lp_capture.rows(m, intervals, picked, known)
+
+        return Buffer(picked, _lp_times, make)
+
+    obj.attrs[2] = Attr(lambda m, a: select(chosen(m), m, a), selectors=(1, 2))
+    obj.attrs[3] = Attr(
+        lambda m, _a: chosen(m).capture_data(),
+        lambda m, _ctx, value: lp_capture.set_columns(m, value, factory, known),
+    )
+    return obj
 
 
 # ---------------------------------------------------------------------------- billing
