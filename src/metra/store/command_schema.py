@@ -10,8 +10,8 @@ and lets the trail of a command be read back in order for KPI-3 and for an audit
   approvals it needs (SEC-4, SEC-6).
 - `command_approval`: one approval of a request by a person other than its requester.
 - `command_detail`: per command its request (whose `source` tells KPI-3 the hub's commands) and
-  delivery attempts. `group_key` is no longer written: KPI-3 takes its substation groups from
-  master data (`metra.mdm.kpi.commands`); the column waits for a migration to drop it.
+  delivery attempts. KPI-3 takes its substation groups from master data
+  (`metra.mdm.kpi.commands`), not from here.
 - `command_transition`: every state change of a command, with time, actor and details.
 - `firmware_image`: vendor images kept per meter type (the last three versions, CMD-7).
 """
@@ -69,7 +69,6 @@ command_detail = Table(
     Column("command_id", Uuid, ForeignKey("command.id"), primary_key=True),
     Column("request_id", Uuid, ForeignKey("command_request.id"), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("group_key", String(64)),
     Index("ix_command_detail_request_id", "request_id"),
 )
 
