@@ -169,7 +169,9 @@ def test_read_attribute_over_hdlc_with_hls_gmac(served_meter: tuple[int, bytes, 
         env={"METRA_EK": ek.hex(), "METRA_AK": ak.hex()},
     )
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    # This meter has no Public association, so the counter starts at 0 with a note on stderr.
+    assert "no published invocation counter" in result.stderr
+    out = json.loads(result.stdout)
     assert out["obis"] == "1-0:1.8.0.255"
     assert out["value"] == {"type": "double-long-unsigned", "value": 4242}
 

@@ -3,8 +3,8 @@ the SIM's IP address, the IMEI and the TCP port, over TLS 1.3 as the module spea
 
 ``metra read`` is run as a user runs it, against a real virtual meter of a ``Fleet`` served over
 loopback with TLS and verified against the fleet's CA; the keys come from the fleet's inventory.
-Each fact is read from a meter of its own, because ``metra read`` starts its invocation counter
-afresh on every run and a meter refuses a second session with the same keys as a replay.
+All four facts are read from one meter in four runs: each run continues the invocation counter the
+meter publishes (0-0:43.1.<client>.255), so the meter's replay protection accepts every session.
 Values are checked against their standards, not against the meter's code: the IMEI is 15 digits
 whose last is the Luhn check digit (3GPP TS 23.003 6.2.1 and Annex B), the signal level lies in
 the range a modem can report (3GPP TS 27.007 +CSQ: -113 to -51 dBm), the SIM address is an IPv4
@@ -37,7 +37,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def tls_meters(tmp_path: Path) -> Iterator[tuple[list[InventoryMeter], Path]]:
-    """Four virtual meters behind TLS on a loop of their own thread, and the fleet CA file."""
+    """Virtual meters behind TLS on a loop of their own thread, and the fleet CA file."""
     loop = asyncio.new_event_loop()
     fleet = Fleet(FleetConfig(meters=4, seed=7, start=START, tls=True, tls_dir=tmp_path))
     loop.run_until_complete(fleet.start())
@@ -110,11 +110,12 @@ def test_luhn_check_matches_a_published_example() -> None:
 def test_tool6_reads_signal_sim_ip_imei_and_tcp_port_over_tls(
     tls_meters: tuple[list[InventoryMeter], Path],
 ) -> None:
-    (first, second, third, fourth), ca = tls_meters
-    signal = _read(first, ca, "0-0:96.12.5.255")
-    sim_ip = _read(second, ca, "0-0:96.12.128.255")
-    imei = _read(third, ca, "0-0:96.12.129.255")
-    port = _read(fourth, ca, "0-0:96.12.130.255")
+    meters, ca = tls_meters
+    meter = meters[0]
+    signal = _read(meter, ca, "0-0:96.12.5.255")
+    sim_ip = _read(meter, ca, "0-0:96.12.128.255")
+    imei = _read(meter, ca, "0-0:96.12.129.255")
+    port = _read(meter, ca, "0-0:96.12.130.255")
     assert signal["type"] == "integer" and -113 <= signal["value"] <= -51  # type: ignore[index]
     assert sim_ip["type"] == "octet-string"  # type: ignore[index]
     assert ipaddress.ip_address(bytes.fromhex(sim_ip["value"])).version == 4  # type: ignore[index]

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import ssl
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from metra.dlms.describe import data_to_json
 from metra.dlms.errors import DlmsError
 from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
-from metra.net.client import DlmsClient, Endpoint
+from metra.net.client import DlmsClient, Endpoint, published_invocation_counter
+from metra.net.errors import TransportError
 
 from .common import fail, parse_hex
 
@@ -94,6 +96,12 @@ def read_command(
     tls: bool = typer.Option(False, "--tls", help="TLS 1.3 to the communication module."),
     ca: Path | None = typer.Option(None, "--ca", help="CA bundle to verify the meter's TLS."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each answer."),
+    counter: int | None = typer.Option(
+        None,
+        "--counter",
+        help="First invocation counter to send (default with ciphering: the meter's published "
+        "0-0:43.1.<client>.255, read through the Public client).",
+    ),
 ) -> None:
     """Read any attribute of a meter over TCP and print it as JSON (COL-7)."""
     if (obis is None) == (profile is None):
@@ -146,7 +154,20 @@ def read_command(
         window = (_parse_time(start, "--from"), _parse_time(end, "--to"))
 
     async def run() -> Data:
-        async with DlmsClient(endpoint, settings) as meter:
+        start = counter
+        if start is None and security is not None:
+            try:
+                start = await published_invocation_counter(endpoint, client)
+            except TransportError:
+                raise
+            except DlmsError as exc:
+                # Not every meter publishes its counters to the Public client; then the first
+                # session after the meter's reset is the only one a fresh counter can open.
+                typer.echo(
+                    f"note: no published invocation counter ({exc}); starting at 0", err=True
+                )
+        session = settings if start is None else replace(settings, invocation_counter=start)
+        async with DlmsClient(endpoint, session) as meter:
             if window is not None:
                 return await meter.get_profile(logical_name, *window)
             return await meter.get(class_id, logical_name, attr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from metra.dlms.client import (
@@ -27,8 +27,9 @@ from metra.dlms.client import (
     RequestFailed,
     SetResult,
 )
+from metra.dlms.cosem.objects import invocation_counter_object
 from metra.dlms.data import Data, DateTime, OctetString
-from metra.dlms.errors import SecurityError
+from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.hdlc import HdlcAddress, HdlcSettings
 from metra.dlms.hdlc_link import HdlcLink
 from metra.dlms.link import Link, Role
@@ -266,3 +267,22 @@ class DlmsClient:
                     return event
             apdu = await stream.receive()
             self.association.receive_apdu(apdu)
+
+
+PUBLIC_CLIENT_SAP = 16
+
+
+async def published_invocation_counter(endpoint: Endpoint, client_sap: int) -> int:
+    """The invocation counter a meter expects next from ``client_sap``.
+
+    A meter refuses any frame counter not above the last one it accepted (replay protection), so
+    a client without its own record of the last session (first contact, a restart, a one-off
+    ``metra read``) must start from what the meter publishes in 0-0:43.1.<sap>.255. That object
+    is readable by the Public client, which needs no keys.
+    """
+    public = replace(endpoint, client_address=PUBLIC_CLIENT_SAP)
+    async with DlmsClient(public, ClientSettings()) as meter:
+        value = await meter.get(1, invocation_counter_object(client_sap).to_bytes(), 2)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DlmsError(f"invocation counter object holds {type(value).__name__}")
+    return int(value)
