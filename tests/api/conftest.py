@@ -286,6 +286,32 @@ def build_world(template: Path, directory: Path) -> World:
     return seed(World(path, make_engine(path), secrets.token_hex(32)))
 
 
+def clone(seeded: World, db: Path | str) -> World:
+    """The same world (ids, accounts, master key) in a copy of its store at `db`."""
+    return World(
+        db,
+        make_engine(db),
+        seeded.master_key,
+        parties=dict(seeded.parties),
+        substation=seeded.substation,
+        other_substation=seeded.other_substation,
+        points=dict(seeded.points),
+        metering_points=dict(seeded.metering_points),
+        meters=dict(seeded.meters),
+        users=dict(seeded.users),
+        alarm_id=seeded.alarm_id,
+    )
+
+
+@pytest.fixture(scope="session")
+def seeded_template(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The world seeded once per session; each module's world is a file copy of it (seeding
+    through the core modules for every module cost more than the tests of many of them)."""
+    built = build_world(template_db, tmp_path_factory.mktemp("seeded"))
+    built.engine.dispose()
+    return built
+
+
 class PostgresDatabases:
     """Databases of this test session on the PostgreSQL service: a migrated template, and a
     copy of it per module world; all dropped by `drop_all`."""
@@ -294,8 +320,18 @@ class PostgresDatabases:
         self.admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
         self.prefix = f"metra_api_{secrets.token_hex(4)}"
         self.made: list[str] = []
+        self.copies = 0
         self.template = self.create(f"{self.prefix}_template")
         migrate(self.url(self.template))
+        self.seeded: World | None = None
+
+    def seed_template(self) -> World:
+        """Seed the template once; copies made after carry the seed (ids as in the World)."""
+        if self.seeded is None:
+            url = self.url(self.template)
+            self.seeded = seed(World(url, make_engine(url), secrets.token_hex(32)))
+            self.seeded.engine.dispose()  # a template must have no connections to be copied
+        return self.seeded
 
     def url(self, name: str) -> str:
         return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -309,7 +345,8 @@ class PostgresDatabases:
 
     def copy(self) -> str:
         """A fresh migrated database (a file copy of the template: no migration per module)."""
-        return self.url(self.create(f"{self.prefix}_{len(self.made)}", self.template))
+        self.copies += 1
+        return self.url(self.create(f"{self.prefix}_{self.copies}", self.template))
 
     def drop(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
@@ -363,22 +400,25 @@ def backend(request: pytest.FixtureRequest) -> str:
 def world(
     request: pytest.FixtureRequest,
     backend: str,
-    template_db: Path,
+    seeded_template: World,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
-    """The seeded system. SQLite lives in memory-backed /dev/shm when there is one, because
-    every request commits and SQLite's synchronous=FULL would otherwise wait for the disk."""
+    """The seeded system, a fresh copy per module. SQLite lives in memory-backed /dev/shm when
+    there is one, because every request commits and SQLite's synchronous=FULL would otherwise
+    wait for the disk."""
     if backend == "postgresql":
         databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        seeded = databases.seed_template()
         url = databases.copy()
-        built = seed(World(url, make_engine(url), secrets.token_hex(32)))
+        built = clone(seeded, url)
         yield built
         built.engine.dispose()
         databases.drop(url)
         return
     shm = Path("/dev/shm")
     where = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path_factory.mktemp("w")
-    built = build_world(template_db, where)
+    shutil.copyfile(seeded_template.db, where / "metra.db")
+    built = clone(seeded_template, where / "metra.db")
     yield built
     built.engine.dispose()
     shutil.rmtree(where, ignore_errors=True)

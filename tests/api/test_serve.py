@@ -49,6 +49,25 @@ def wait_healthy(port: int, process: subprocess.Popen[str]) -> httpx.Response:
     raise AssertionError("metra serve did not answer within 30 s")
 
 
+def serving(db: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], int, str]:
+    """A started server, its port and what failed tries printed. Another program on this
+    machine may take the free port between our probe and the server's bind; only then is it
+    tried again on another port (the output of the failed try is kept: it may hold the
+    one-time secret)."""
+    printed = ""
+    for _ in range(3):
+        port = free_port()
+        process = start(db, port, env)
+        try:
+            wait_healthy(port, process)
+            return process, port, printed
+        except AssertionError as exc:
+            if "address already in use" not in str(exc):
+                raise
+            printed += str(exc)
+    raise AssertionError("no free loopback port for metra serve in 3 tries")
+
+
 def stop(process: subprocess.Popen[str]) -> str:
     process.terminate()
     out, _ = process.communicate(timeout=15)
@@ -60,21 +79,19 @@ def test_sec5_acc3_serve_creates_admin_once_and_answers(tmp_path: Path) -> None:
     API and its OpenAPI description answer on loopback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("METRA_")}
     db = tmp_path / "metra.db"
-    port = free_port()
-    process = start(db, port, env)
+    process, port, printed = serving(db, env)
     try:
-        assert wait_healthy(port, process).json()["status"] == "ok"
+        health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
+        assert health.json()["status"] == "ok"
         spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).json()
         assert spec["paths"]["/api/v1/meters"]["get"]["x-permission"] == "masterdata:read"
     finally:
-        out = stop(process)
+        out = printed + stop(process)
     assert "one-time secret (shown only now):" in out
     secret = out.split("one-time secret (shown only now):")[1].split()[0]
     assert len(secret) >= 20
-    port = free_port()
-    process = start(db, port, env)
+    process, port, printed = serving(db, env)
     try:
-        wait_healthy(port, process)
         login = httpx.post(
             f"http://127.0.0.1:{port}/api/v1/auth/login",
             json={"username": "admin", "password": secret},
@@ -82,5 +99,5 @@ def test_sec5_acc3_serve_creates_admin_once_and_answers(tmp_path: Path) -> None:
         ).json()
         assert login["must_change_password"] is True
     finally:
-        again = stop(process)
+        again = printed + stop(process)
     assert "one-time secret" not in again and "created" not in again
