@@ -15,13 +15,11 @@ from metra.security import audit
 from metra.store import audit as store_audit
 from metra.store import make_engine
 
-from .common import fail, parse_hex
+from .common import DB, fail, parse_hex
 
 app = typer.Typer(
     help="The audit trail: verify its hash chain, show entries.", no_args_is_help=True
 )
-
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
 
 
 @app.command("verify")

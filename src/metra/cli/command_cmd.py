@@ -16,11 +16,9 @@ its owner may read) and checking firmware with the vendor's public key.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 import os
 import stat
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -42,26 +40,23 @@ from metra.headend.importer import read_file
 from metra.headend.keystore import KeyStore, MasterKey
 from metra.headend.parameter_file import ParameterFileError
 from metra.mdm.kpi.population import population
-from metra.profiles import Profile, ProfileError, load_profile
+from metra.profiles import Profile
 from metra.profiles.model import COMMAND_KINDS
-from metra.security import command_requests, login, users
+from metra.security import command_requests
 from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, Principal, require
+from metra.security.roles import Permission, require
 from metra.security.safeguards import CommandPolicy
-from metra.security.sealing import SecretBox
 from metra.store import commands, make_engine
 from metra.store.errors import StoreError
 from metra.store.masterdata import Entity, find
 
-from .common import fail, parse_hex
+from .common import DB, PROFILE, fail, parse_hex, print_json, profile_or_fail
+from .session import ACTOR, log_in
 
 app = typer.Typer(
     help="Commands to meters: submit, parameterise, approve, list, show, cancel, run."
 )
 
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
-PROFILE = typer.Option(..., "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
-ACTOR = typer.Option(..., "--as", help="The user acting (logs in first).")
 ZONES = typer.Option(
     "",
     "--zones",
@@ -72,53 +67,11 @@ SOURCE = "127.0.0.1"
 MAX_PARAMS_FILE = 1 << 20
 
 
-def _secret(prompt: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt}: ")
-    line = sys.stdin.readline()
-    if not line:
-        fail(f"{prompt}: nothing on standard input")
-    return line.rstrip("\r\n")
-
-
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
-
-
 def _policy(zones: str) -> CommandPolicy:
     try:
         return CommandPolicy.parse(zones.split(","))
     except SecurityLayerError as exc:
         fail(str(exc))
-
-
-def _log_in(conn: Connection, username: str, profile: Profile) -> Principal:
-    """Log in within its own committed transaction, so a failure counts (SEC-5)."""
-    try:
-        with conn.begin():
-            password = _secret(f"password for {username}")
-            user = users.find(conn, username)
-            code = box = None
-            if user is not None and user.totp_enrolled:
-                box = SecretBox.from_env()
-                code = _secret("TOTP code")
-            result = login.login(
-                conn,
-                username,
-                password,
-                policy=profile.passwords,
-                source_address=SOURCE,
-                totp_code=code,
-                box=box,
-            )
-            if result.restricted:
-                fail(f"{username} must first change the password and enrol TOTP")
-            return login.authenticate(conn, result.token)
-    except SecurityLayerError as exc:
-        fail(f"log-in refused: {exc}")
 
 
 def _meters(conn: Connection, serials: list[str]) -> list[UUID]:
@@ -172,10 +125,6 @@ def _when(text: str | None) -> datetime | None:
     return when
 
 
-def _print(value: Any) -> None:
-    typer.echo(json.dumps(value, default=str, ensure_ascii=False, sort_keys=True))
-
-
 def _command_json(conn: Connection, cmd: commands.Command) -> dict[str, Any]:
     return {
         "id": str(cmd.id),
@@ -211,7 +160,7 @@ def submit_command(
     zones: str = ZONES,
 ) -> None:
     """Submit a request; prints its id, status and the approvals it still needs."""
-    rules, policy = _profile(profile), _policy(zones)
+    rules, policy = profile_or_fail(profile), _policy(zones)
     values = {**_params_file(params_file), **_params(param)}
     try:
         command_params.check(kind, values)
@@ -220,7 +169,7 @@ def submit_command(
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             refused: SecurityLayerError | None = None
             with conn.begin():
                 try:
@@ -247,7 +196,7 @@ def submit_command(
         fail(str(exc))
     finally:
         engine.dispose()
-    _print(
+    print_json(
         {
             "request": str(done.request_id),
             "status": done.status,
@@ -281,11 +230,11 @@ def parameterise_command(
         prepared = parameter_file.load(file)
     except ParameterFileError as exc:
         fail(f"parameter file refused, nothing submitted: {exc}")
-    rules, policy = _profile(profile), _policy(zones)
+    rules, policy = profile_or_fail(profile), _policy(zones)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             refused: SecurityLayerError | None = None
             with conn.begin():
                 group = (
@@ -313,7 +262,7 @@ def parameterise_command(
         fail(str(exc))
     finally:
         engine.dispose()
-    _print(
+    print_json(
         {
             "request": str(done.request_id),
             "status": done.status,
@@ -345,11 +294,11 @@ def approve_command(
     zones: str = ZONES,
 ) -> None:
     """Approve another person's request (never one's own, SEC-4)."""
-    rules, policy = _profile(profile), _policy(zones)
+    rules, policy = profile_or_fail(profile), _policy(zones)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             refused: SecurityLayerError | None = None
             with conn.begin():
                 try:
@@ -364,7 +313,7 @@ def approve_command(
         fail(str(exc))
     finally:
         engine.dispose()
-    _print({"request": request_id, "status": request.status, "approvers": request.approvers})
+    print_json({"request": request_id, "status": request.status, "approvers": request.approvers})
 
 
 @app.command("cancel")
@@ -376,11 +325,11 @@ def cancel_command(
     actor: str = ACTOR,
 ) -> None:
     """Cancel every command of a request not yet sent."""
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             with conn.begin():
                 gone = command_requests.cancel(
                     conn, who, UUID(request_id), source_address=SOURCE, reason=reason
@@ -389,7 +338,7 @@ def cancel_command(
         fail(str(exc))
     finally:
         engine.dispose()
-    _print({"request": request_id, "cancelled": [str(c) for c in gone]})
+    print_json({"request": request_id, "cancelled": [str(c) for c in gone]})
 
 
 @app.command("list")
@@ -402,18 +351,18 @@ def list_command(
     actor: str = ACTOR,
 ) -> None:
     """Commands newest first (JSON lines), or the requests awaiting a second person."""
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             require(who, Permission.EVENTS_READ)
             if awaiting:
                 for request in commands.requests_awaiting(conn, limit):
-                    _print(request.__dict__)
+                    print_json(request.__dict__)
                 return
             for cmd in commands.listing(conn, status=status, limit=limit):
-                _print(_command_json(conn, cmd))
+                print_json(_command_json(conn, cmd))
     except SecurityLayerError as exc:
         fail(str(exc))
     finally:
@@ -428,23 +377,23 @@ def show_command(
     actor: str = ACTOR,
 ) -> None:
     """A command with its history, or a request with its approvers and commands."""
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            who = _log_in(conn, actor, rules)
+            who = log_in(conn, actor, rules, SOURCE)
             require(who, Permission.EVENTS_READ)
             key = UUID(ident)
             request = commands.find_request(conn, key)
             if request is not None:
                 body = dict(request.__dict__)
                 body["commands"] = [_command_json(conn, c) for c in commands.of_request(conn, key)]
-                _print(body)
+                print_json(body)
                 return
             cmd = commands.get(conn, key)
             body = _command_json(conn, cmd)
             body["history"] = [t.__dict__ for t in commands.history(conn, key)]
-            _print(body)
+            print_json(body)
     except (StoreError, SecurityLayerError, ValueError) as exc:
         fail(str(exc))
     finally:
@@ -491,7 +440,7 @@ def run_command(
     profile: str = PROFILE,
 ) -> None:
     """Execute one pass of the command queue; prints one JSON line per command handled."""
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     try:
         meters = read_file(inventory, parse_hex(kek, "--kek"))
         keystore = KeyStore(MasterKey.load(os.environ))
@@ -525,7 +474,7 @@ def run_command(
         runner.close()
         engine.dispose()
     for r in results:
-        _print(
+        print_json(
             {
                 "command": str(r.command_id),
                 "meter": str(r.meter_id),

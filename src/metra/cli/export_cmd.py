@@ -26,20 +26,19 @@ from metra.mdm import exports
 from metra.mdm.exports import selection as selecting
 from metra.mdm.exports import signing
 from metra.mdm.exports.run import Format, Kind, Request, Signer
-from metra.profiles import Profile, ProfileError, load_profile
+from metra.profiles import Profile
 from metra.security import audit
 from metra.security.errors import SecurityLayerError
 from metra.security.roles import Permission, Principal, Scope, require
 from metra.store import make_engine
 from metra.store.errors import StoreError
 
-from .common import fail
-from .users_cmd import _act_as
+from .common import DB, fail, profile_or_fail
+from .session import CLI_SOURCE, act_as
 
 app = typer.Typer(help="Exports of metering data to files (CSV, TXT, XML, IEC 61968-9).")
 
 KEY_PASSWORD_ENV = "METRA_SIGNING_KEY_PASSWORD"
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
 PROFILE = typer.Option("pl", "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
 METER = typer.Option(None, "--meter", help="One meter (serial or id).")
 GROUP = typer.Option(None, "--group", help="File listing meters, one serial or id per line.")
@@ -53,13 +52,6 @@ RECIPIENT = typer.Option(
 )
 LOCAL = typer.Option(False, "--local", help="Profile's local time instead of UTC.")
 UNIT = typer.Option(0.001, "--unit-kwh", min=1e-9, help="kWh per stored unit (the fleet: Wh).")
-
-
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
 
 
 def _period(first: str, last: str) -> selecting.Period:
@@ -96,7 +88,7 @@ def _principal(conn: Connection, user: str, profile: Profile, needs: list[Permis
     retailers and consumers get their own points through the API)."""
     try:
         with conn.begin():
-            principal = _act_as(conn, user, profile)
+            principal = act_as(conn, user, profile, CLI_SOURCE)
         for permission in needs:
             if require(principal, permission) is not Scope.ALL:
                 fail(f"{user} holds {permission.value} only for their own points: use the API")
@@ -165,7 +157,7 @@ def _data_export(
     channels: list[str] | None = None,
     unit_kwh: float = 0.001,
 ) -> None:
-    profile = _profile(profile_code)
+    profile = profile_or_fail(profile_code)
     period = _period(first, last)
     read = Permission.READINGS_READ if kind is Kind.READINGS else Permission.EVENTS_READ
     needs = [read, *([Permission.EXPORTS_RELEASE] if recipient else [])]
@@ -277,7 +269,7 @@ def wholesale_command(
     """Hourly energy per meter in local time; signed where the profile requires it (ACC-4)."""
     if fmt is not Format.XML:
         fail("the wholesale report is XML only")
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     period = _period(first, last)
     signer = _signer(sign, cert)
     needs = [Permission.READINGS_READ, *([Permission.EXPORTS_RELEASE] if recipient else [])]

@@ -20,10 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from metra.dlms.cosem.objects import ACTIVE_ENERGY_IMPORT_PERIOD
 from metra.mdm.kpi.report import daily_report, monthly_report, parse_month, raise_alarms
-from metra.profiles import Profile, ProfileError, load_profile
 from metra.store import make_engine
 
-from .common import fail
+from .common import fail, profile_or_fail
 
 DEFAULT_CHANNEL = str(ACTIVE_ENERGY_IMPORT_PERIOD)
 """The IDIS load-profile column the head-end stores and judges gaps on (as the collector does)."""
@@ -157,13 +156,6 @@ def _when(text: str | None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
-
-
 def kpi_command(
     day: str | None = typer.Option(None, "--day", help="Local day YYYY-MM-DD (daily report)."),
     month: str | None = typer.Option(None, "--month", help="YYYY-MM (monthly report)."),
@@ -184,7 +176,7 @@ def kpi_command(
     """Data acquisition and command delivery KPIs of a day or a month, with who pulled them down."""
     if (day is None) == (month is None):
         fail("give exactly one of --day YYYY-MM-DD or --month YYYY-MM")
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     moment = _when(as_of)
     with _store(db, write=alarms) as conn:
         if day is not None:

@@ -17,10 +17,7 @@ low-credit warnings and balance notices due, and delivers them: e-mail through `
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
-import sys
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -31,15 +28,13 @@ from sqlalchemy import Connection
 from metra.prepay import accounts, hub, instruments, ledger, notices, tariffs, units
 from metra.prepay.errors import PrepayError
 from metra.prepay.notifiers import Notifier, SmsGatewayNotifier, SmtpNotifier
-from metra.profiles import Profile, ProfileError, load_profile
-from metra.security import login, users
 from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, Principal, require
-from metra.security.sealing import SecretBox
+from metra.security.roles import Permission, require
 from metra.store import make_engine
 from metra.store.errors import StoreError
 
-from .common import fail
+from .common import DB, PROFILE, fail, print_json, profile_or_fail
+from .session import ACTOR, log_in, read_secret
 
 app = typer.Typer(help="Prepayment: accounts, tariffs, instruments, top-ups, balances, notices.")
 account_app = typer.Typer(help="Prepayment accounts per delivery point.")
@@ -49,56 +44,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(tariff_app, name="tariff")
 app.add_typer(instrument_app, name="instrument")
 
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
-PROFILE = typer.Option(..., "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
-ACTOR = typer.Option(..., "--as", help="The user acting (logs in first).")
 SOURCE = "127.0.0.1"
-
-
-def _secret(prompt: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt}: ")
-    line = sys.stdin.readline()
-    if not line:
-        fail(f"{prompt}: nothing on standard input")
-    return line.rstrip("\r\n")
-
-
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
-
-
-def _log_in(conn: Connection, username: str, profile: Profile) -> Principal:
-    """Log in within its own committed transaction, so a failure counts (SEC-5)."""
-    try:
-        with conn.begin():
-            password = _secret(f"password for {username}")
-            user = users.find(conn, username)
-            code = box = None
-            if user is not None and user.totp_enrolled:
-                box = SecretBox.from_env()
-                code = _secret("TOTP code")
-            result = login.login(
-                conn,
-                username,
-                password,
-                policy=profile.passwords,
-                source_address=SOURCE,
-                totp_code=code,
-                box=box,
-            )
-            if result.restricted:
-                fail(f"{username} must first change the password and enrol TOTP")
-            return login.authenticate(conn, result.token)
-    except SecurityLayerError as exc:
-        fail(f"log-in refused: {exc}")
-
-
-def _print(value: Any) -> None:
-    typer.echo(json.dumps(value, default=str, ensure_ascii=False, sort_keys=True))
 
 
 def _uuid(text: str, what: str) -> UUID:
@@ -138,10 +84,10 @@ class _Session:
     A refusal that was audited (a blacklisted instrument) is committed before failing."""
 
     def __init__(self, db: str, profile: str, actor: str) -> None:
-        self.profile = _profile(profile)
+        self.profile = profile_or_fail(profile)
         self.engine = make_engine(db)
         self.conn = self.engine.connect()
-        self.actor = _log_in(self.conn, actor, self.profile)
+        self.actor = log_in(self.conn, actor, self.profile, SOURCE)
 
     def __enter__(self) -> _Session:
         self.conn.begin()
@@ -192,7 +138,7 @@ def account_open(
             notify_address=address,
             source_address=SOURCE,
         )
-        _print(_account_json(s.conn, account))
+        print_json(_account_json(s.conn, account))
 
 
 @account_app.command("show")
@@ -208,7 +154,7 @@ def account_show(
         account = accounts.get(s.conn, _uuid(account_id, "account"))
         shown = _account_json(s.conn, account)
         shown["ledger"] = ledger.entries(s.conn, account.id, limit=20)
-        _print(shown)
+        print_json(shown)
 
 
 @account_app.command("list")
@@ -217,7 +163,7 @@ def account_list(db: str = DB, profile: str = PROFILE, actor: str = ACTOR) -> No
     with _Session(db, profile, actor) as s:
         require(s.actor, Permission.READINGS_READ)
         for account in accounts.listing(s.conn):
-            _print(_account_json(s.conn, account))
+            print_json(_account_json(s.conn, account))
 
 
 @tariff_app.command("set")
@@ -243,7 +189,7 @@ def tariff_set(
             units.parse(daily, unit),
             source_address=SOURCE,
         )
-        _print({**found.__dict__})
+        print_json({**found.__dict__})
 
 
 @instrument_app.command("issue")
@@ -256,11 +202,11 @@ def instrument_issue(
 ) -> None:
     """Issue an instrument; its number is read from standard input (never an argument)."""
     with _Session(db, profile, actor) as s:
-        number = _secret("instrument number")
+        number = read_secret("instrument number")
         found = instruments.issue(
             s.conn, s.actor, _uuid(account_id, "account"), number, kind=kind, source_address=SOURCE
         )
-        _print({"instrument": f"*{found.last4}", "kind": found.kind, "status": found.status})
+        print_json({"instrument": f"*{found.last4}", "kind": found.kind, "status": found.status})
 
 
 @instrument_app.command("withdraw")
@@ -272,9 +218,9 @@ def instrument_withdraw(
 ) -> None:
     """Put an instrument on the blacklist; its number is read from standard input."""
     with _Session(db, profile, actor) as s:
-        number = _secret("instrument number")
+        number = read_secret("instrument number")
         found = instruments.withdraw(s.conn, s.actor, number, reason=reason, source_address=SOURCE)
-        _print({"instrument": f"*{found.last4}", "status": found.status})
+        print_json({"instrument": f"*{found.last4}", "status": found.status})
 
 
 @app.command("topup")
@@ -292,7 +238,7 @@ def topup_command(
     """Record a payment (a blacklisted instrument is refused and audited, PRE-5)."""
     with _Session(db, profile, actor) as s:
         account = accounts.get(s.conn, _uuid(account_id, "account"))
-        number = _secret("instrument number") if with_instrument else None
+        number = read_secret("instrument number") if with_instrument else None
         paid = ledger.top_up(
             s.conn,
             s.actor,
@@ -302,7 +248,7 @@ def topup_command(
             instrument=number,
             source_address=SOURCE,
         )
-        _print(
+        print_json(
             {
                 "account": str(account.id),
                 "amount": units.show(paid.amount, account.unit),
@@ -332,7 +278,7 @@ def balance_command(
             account = held
         else:
             fail("name an account or --point")
-        _print(_account_json(s.conn, account))
+        print_json(_account_json(s.conn, account))
 
 
 def _notifiers(
@@ -381,7 +327,7 @@ def notify_command(
         if through is not None:
             day = _day(through, "--through")
             for done in ledger.charge_all(s.conn, day, actor=s.actor.username, now=now):
-                _print(
+                print_json(
                     {
                         "account": str(done.account_id),
                         "charged_days": done.days,
@@ -392,7 +338,7 @@ def notify_command(
         made += notices.run(s.conn, s.profile, now=now)
         for notice in notices.deliver(s.conn, chosen, now=now):
             if notice.id in made:
-                _print(
+                print_json(
                     {
                         "notice": notice.id,
                         "account": str(notice.account_id),

@@ -10,70 +10,26 @@ profile requires it, so every change is attributed in the audit trail.
 
 from __future__ import annotations
 
-import getpass
 import os
-import sys
 from uuid import UUID
 
 import typer
 from sqlalchemy import Connection
 
-from metra.profiles import Profile, ProfileError, load_profile
 from metra.security import login, totp, users
 from metra.security.errors import SecurityLayerError
-from metra.security.roles import Principal, Role
+from metra.security.roles import Role
 from metra.security.sealing import SecretBox
 from metra.store import make_engine
 
-from .common import fail
+from .common import DB, PROFILE, fail, profile_or_fail
+from .session import CLI_SOURCE, log_in, read_secret
 
 app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 
 BOOTSTRAP_ENV = "METRA_BOOTSTRAP_SECRET"
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
-PROFILE = typer.Option(..., "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
 ACTOR = typer.Option(..., "--as", help="The administrator carrying out the change.")
-SOURCE = "cli"
-
-
-def _secret(prompt: str) -> str:
-    """A secret from a hidden prompt, or the next line of stdin when it is not a terminal."""
-    if sys.stdin.isatty():
-        return getpass.getpass(f"{prompt}: ")
-    line = sys.stdin.readline()
-    if not line:
-        fail(f"{prompt}: nothing on standard input")
-    return line.rstrip("\r\n")
-
-
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
-
-
-def _act_as(conn: Connection, username: str, profile: Profile) -> Principal:
-    """Log the acting administrator in (password, TOTP when required) and return the principal."""
-    password = _secret(f"password for {username}")
-    code: str | None = None
-    box: SecretBox | None = None
-    user = users.find(conn, username)
-    if user is not None and user.totp_enrolled:
-        box = SecretBox.from_env()
-        code = _secret("TOTP code")
-    result = login.login(
-        conn,
-        username,
-        password,
-        policy=profile.passwords,
-        source_address=SOURCE,
-        totp_code=code,
-        box=box,
-    )
-    if result.restricted:
-        fail(f"{username} must first change the password and enrol TOTP")
-    return login.authenticate(conn, result.token)
+SOURCE = CLI_SOURCE
 
 
 def _user_id(conn: Connection, username: str) -> UUID:
@@ -103,15 +59,6 @@ def bootstrap_command(
         typer.echo(f"one-time secret (shown only now): {secret}")
 
 
-def _as_admin(conn: Connection, actor: str, profile: Profile) -> Principal:
-    """Log in inside its own committed transaction, so a failure is kept and counts (SEC-5)."""
-    try:
-        with conn.begin():
-            return _act_as(conn, actor, profile)
-    except SecurityLayerError as exc:
-        fail(f"log-in refused: {exc}")
-
-
 @app.command("add")
 def add_command(
     username: str = typer.Argument(..., help="Name of the new account."),
@@ -121,12 +68,12 @@ def add_command(
     machine: bool = typer.Option(False, "--machine", help="A machine client (tokens only)."),
 ) -> None:
     """Create an account with no role; a person's initial password is read after the actor's."""
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            admin = _as_admin(conn, actor, rules)
-            initial = None if machine else _secret(f"initial password for {username}")
+            admin = log_in(conn, actor, rules, SOURCE)
+            initial = None if machine else read_secret(f"initial password for {username}")
             with conn.begin():
                 users.create(
                     conn,
@@ -145,11 +92,11 @@ def add_command(
 
 
 def _change_role(db: str, profile: str, actor: str, username: str, role: Role, give: bool) -> None:
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            admin = _as_admin(conn, actor, rules)
+            admin = log_in(conn, actor, rules, SOURCE)
             with conn.begin():
                 target = _user_id(conn, username)
                 change = users.grant if give else users.revoke
@@ -194,10 +141,10 @@ def passwd_command(
     profile: str = PROFILE,
 ) -> None:
     """Change one's own password: the current one, then the new one twice."""
-    rules = _profile(profile)
-    current = _secret("current password")
-    new = _secret("new password")
-    if _secret("new password again") != new:
+    rules = profile_or_fail(profile)
+    current = read_secret("current password")
+    new = read_secret("new password")
+    if read_secret("new password again") != new:
         fail("the new passwords differ")
     engine = make_engine(db)
     try:
@@ -224,8 +171,8 @@ def enrol_totp_command(
     profile: str = PROFILE,
 ) -> None:
     """Enrol one's TOTP second factor (needs METRA_MASTER_KEY); prints the otpauth URI once."""
-    rules = _profile(profile)
-    password = _secret(f"password for {username}")
+    rules = profile_or_fail(profile)
+    password = read_secret(f"password for {username}")
     engine = make_engine(db)
     try:
         box = SecretBox.from_env()

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, select
 
 from metra.mdm import run_vee, versions
 from metra.mdm.estimation.methods import Method
-from metra.profiles import Profile, ProfileError, load_profile
+from metra.profiles import Profile
 from metra.security import audit
 from metra.security.errors import SecurityLayerError
 from metra.security.roles import Permission, require
@@ -34,27 +34,19 @@ from metra.store.intervals import quality_of
 from metra.store.masterdata import Entity, find
 from metra.store.schema import interval_day
 
-from .common import fail
-from .users_cmd import _act_as
+from .common import DB, fail, profile_or_fail
+from .session import CLI_SOURCE, act_as
 
 app = typer.Typer(
     help="Validation, estimation and editing of stored interval data (VEE).",
     invoke_without_command=True,
 )
 
-DB = typer.Option(..., "--db", envvar="METRA_DB", help="Database URL or SQLite file path.")
 PROFILE = typer.Option("pl", "--profile", envvar="METRA_PROFILE", help="Jurisdiction profile.")
 CHANNEL = typer.Option("1-0:1.29.0.255", "--channel", help="Interval channel (OBIS).")
 METER = typer.Option(..., "--meter", help="Meter serial or id.")
 DAY = typer.Option(..., "--day", help="UTC day, YYYY-MM-DD.")
 _CHUNK = 2000  # meters per run: bounds memory; fellow customers come along as context
-
-
-def _profile(code: str) -> Profile:
-    try:
-        return load_profile(code)
-    except ProfileError as exc:
-        fail(str(exc))
 
 
 def _date(text: str | None, what: str) -> date | None:
@@ -195,7 +187,7 @@ def vee_command(
     if db is None:
         fail("--db (or METRA_DB) is required")
     start, end = _range(day, first, last)
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         summary = vee_run(
@@ -251,13 +243,13 @@ def edit_command(
         fail("--reason must say why the data are changed")
     if any(not np.isfinite(v) for v in value):
         fail("values must be finite numbers")
-    rules = _profile(profile)
+    rules = profile_or_fail(profile)
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
             try:
                 with conn.begin():
-                    principal = _act_as(conn, user, rules)
+                    principal = act_as(conn, user, rules, CLI_SOURCE)
                 require(principal, Permission.DATA_EDIT)
             except SecurityLayerError as exc:
                 fail(f"{user} may not edit data: {exc}")
