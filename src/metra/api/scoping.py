@@ -87,13 +87,8 @@ def check_meter(conn: Connection, grant: Grant, meter_id: UUID, first: date, las
         return
     v = metering_point_version.c
     holders = set(conn.execute(select(v.entity_id).where(v.meter_id == meter_id)).scalars())
-    rows = (
-        conn.execute(select(v.valid_from, v.delivery_point_id).where(v.entity_id.in_(holders)))
-        .tuples()
-        .all()
-        if holders
-        else []
-    )
+    query = select(v.valid_from, v.delivery_point_id).where(v.entity_id.in_(holders))
+    rows = [(row[0], row[1]) for row in conn.execute(query)] if holders else []
     days = {first, last} | {d for d, _ in rows if first < d <= last}
     days |= _point_days(conn, {p for _, p in rows}, first, last)
     for day in sorted(days):
