@@ -393,3 +393,103 @@ def power_quality_events(events: Sequence[MeterEvent]) -> list[PowerQualityRecor
         for e in events
         if e.raw_code in PQ_OCCURRENCES
     ]
+
+
+@lru_cache(maxsize=65536)
+def _octets_seconds(raw: bytes) -> float:
+    return _from_octets(raw).timestamp()
+
+
+def load_profile_days(
+    meter_id: UUID,
+    buffer: Data,
+    columns: Sequence[Column],
+    period_s: int,
+    span: tuple[datetime, datetime],
+    *,
+    registered_at: datetime,
+    source: str,
+) -> list[DayReading]:
+    """A load-profile buffer straight into day rows: `rows`, the span filter (rows stamped in
+    (start, end]) and `interval_days` in one pass, without a per-row object or dict.
+
+    Same results and errors as the three steps; this is the path a daily read of every meter
+    takes, so its per-cell cost is a type check, a multiplication and a list store.
+    """
+    if not isinstance(buffer, list):
+        raise DecodeError("a profile buffer must be an array")
+    n = intervals_per_day(period_s)
+    width = len(columns)
+    clock = next((j for j, c in enumerate(columns) if c.role == "clock"), None)
+    if clock is None:
+        if buffer:
+            raise DecodeError("a profile has no clock column")
+        return []
+    status_at = [j for j, c in enumerate(columns) if c.role == "status"]
+    values = [(j, c.obis, c.factor) for j, c in enumerate(columns) if c.role == "value"]
+    low, high = span[0].timestamp(), span[1].timestamp()
+    # per UTC day: per value column its values and status codes, and whether any value came
+    days: dict[date, tuple[list[list[float | None]], list[list[int]], list[bool]]] = {}
+    previous: float | None = None
+    for entry in buffer:
+        if not isinstance(entry, list) or len(entry) != width:
+            raise DecodeError("a profile row does not match its capture objects")
+        cell = entry[clock]
+        if cell is None or (isinstance(cell, bytes) and not cell):
+            if previous is None or period_s <= 0:
+                raise DecodeError("first profile row has no time")
+            stamp = previous + period_s
+        elif isinstance(cell, bytes) and len(cell) == 12:
+            stamp = _octets_seconds(bytes(cell))
+        else:
+            stamp = to_datetime(cell).timestamp()
+        previous = stamp
+        status = 0
+        for j in status_at:
+            status = int(_number(entry[j], "status")) & 0xFF
+        if not low < stamp <= high or stamp != int(stamp):
+            for j, obis, _ in values:  # still refuse malformed cells outside the span
+                if entry[j] is not None and (
+                    type(entry[j]) is bool or not isinstance(entry[j], int | float)
+                ):
+                    raise DecodeError(f"{obis} is not a number: {type(entry[j]).__name__}")
+            continue
+        begins = int(stamp) - period_s
+        second_of_day = begins % SECONDS_PER_DAY
+        day = _EPOCH_DAY + timedelta(days=begins // SECONDS_PER_DAY)
+        slot = days.get(day)
+        if slot is None:
+            slot = days[day] = (
+                [[None] * n for _ in values],
+                [[0] * n for _ in values],
+                [False] * len(values),
+            )
+        index = second_of_day // period_s
+        code = _REMOTE_CODES[status]
+        on_grid = second_of_day % period_s == 0
+        for k, (j, obis, factor) in enumerate(values):
+            cell = entry[j]
+            if cell is None:
+                continue
+            if type(cell) is bool or not isinstance(cell, int | float):
+                raise DecodeError(f"{obis} is not a number: {type(cell).__name__}")
+            if on_grid:  # a row off the interval grid (clock change) is dropped
+                slot[0][k][index] = cell * factor
+                slot[1][k][index] = code
+                slot[2][k] = True
+    out = [
+        DayReading(
+            meter_id=meter_id,
+            channel=obis,
+            day=day,
+            values=slot[0][k],
+            status=slot[1][k],
+            registered_at=registered_at,
+            interval_s=period_s,
+            source=source,
+        )
+        for day, slot in days.items()
+        for k, (_, obis, _) in enumerate(values)
+        if slot[2][k]
+    ]
+    return sorted(out, key=lambda d: (d.channel, d.day))

@@ -200,12 +200,19 @@ async def read(
         start, end = plan.load_profile
         while start < end:
             chunk_end = min(start + LOAD_PROFILE_CHUNK, end)
-            layout, lp = await _profile_rows(
-                client, objects.LOAD_PROFILE_1, (start, chunk_end), layouts, meter
-            )
-            lp = [row for row in lp if start < row.at <= chunk_end]
+            layout = await _layout(client, objects.LOAD_PROFILE_1, layouts, meter)
+            ln = objects.LOAD_PROFILE_1.to_bytes()
+            rows = await client.get(PROFILE_CLASS, ln, 2, range_access(start, chunk_end))
             data.days.extend(
-                decode.interval_days(meter, lp, layout.period_s, registered_at=now(), source=source)
+                decode.load_profile_days(
+                    meter,
+                    rows,
+                    layout.columns,
+                    layout.period_s,
+                    (start, chunk_end),
+                    registered_at=now(),
+                    source=source,
+                )
             )
             start = chunk_end
         data.done.append("load_profile")
