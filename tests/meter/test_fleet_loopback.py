@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
@@ -41,11 +42,19 @@ from metra.dlms.cosem.monitoring import EmergencyProfile
 from metra.dlms.cosem.push import SendDestinationAndMethod
 from metra.dlms.cosem.references import CaptureObjectDefinition
 from metra.dlms.cosem.scripts import ExecutionTime
+from metra.dlms.cosem.token import (
+    TOKEN_GATEWAY,
+    CreditToken,
+    TokenRefusal,
+    TokenStatus,
+    TokenStatusCode,
+)
 from metra.dlms.data import (
     Array,
     Data,
     Date,
     DateTime,
+    DoubleLong,
     DoubleLongUnsigned,
     Enum,
     Integer,
@@ -83,6 +92,8 @@ TARIFF_SCRIPTS = Obis(0, 0, 10, 0, 100, 255)
 WEDNESDAY = dt.datetime(2026, 3, 11, 9, 5, tzinfo=dt.UTC)
 WILD = 0xFF
 WARSAW = ZoneInfo("Europe/Warsaw")
+CREDIT = bytes((0, 0, 19, 10, 0, 255))
+GATEWAY = TOKEN_GATEWAY.to_bytes()
 
 
 def management(meter: InventoryMeter, inventory: Inventory) -> ClientSettings:
@@ -398,5 +409,35 @@ async def test_cmd7_emergency_profile_active_only_in_its_window_over_loopback(
                 assert codes == [LIMITER_EXCEEDED, LOCAL_DISCONNECTION, LIMITER_OK]
                 fleet.clock.advance(dt.timedelta(hours=2))  # past the window
                 assert await limiter_state(reading) == (False, 100_000)
+    finally:
+        await fleet.stop()
+
+
+@bounded
+async def test_pre1_pre4_credit_transfer_over_loopback_is_applied_once(tmp_path: Path) -> None:
+    """PRE-1 / PRE-4 over TCP: the management client enables prepayment and enters a signed
+    credit transfer token at the token gateway; the credit reads back; the same token sent again
+    (a retry after a lost answer) succeeds without adding anything; an unsigned token and the
+    reading client are refused (CMD-6, MTR-2)."""
+    fleet, inventory = await started(tmp_path, meters=1)
+    try:
+        (meter,) = inventory.meters
+        top_up = CreditToken(uuid.uuid4().bytes, fleet.clock.now(), 2500).encode()
+        async with sessions(meter, inventory) as (mgmt, reading):
+            await mgmt.set(112, CREDIT, 10, True)
+            with pytest.raises(RequestRefused):
+                await mgmt.action(115, GATEWAY, 1, OctetString(top_up))  # unsigned
+            with pytest.raises(RequestRefused):
+                await reading.action(115, GATEWAY, 1, OctetString(top_up))
+            assert await reading.get(112, CREDIT, 2) == DoubleLong(0)
+            await mgmt.action(115, GATEWAY, 1, OctetString(top_up), signed=True)
+            assert await reading.get(112, CREDIT, 2) == DoubleLong(2500)
+            done = TokenStatus.from_data(await reading.get(115, GATEWAY, 6))
+            assert done.code is TokenStatusCode.TOKEN_EXECUTION_OK
+            await mgmt.action(115, GATEWAY, 1, OctetString(top_up), signed=True)
+            assert await reading.get(112, CREDIT, 2) == DoubleLong(2500)
+            again = TokenStatus.from_data(await reading.get(115, GATEWAY, 6))
+            assert again.refusals == {TokenRefusal.ALREADY_APPLIED}
+            assert await reading.get(115, GATEWAY, 2) == OctetString(top_up)
     finally:
         await fleet.stop()

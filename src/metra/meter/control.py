@@ -1,4 +1,5 @@
-"""Supply control objects: disconnect control (70), limiter (71) and prepayment credit (112).
+"""Supply control objects: disconnect control (70), limiter (71), prepayment credit (112) and the
+token gateway (115) credit transfers arrive through (:mod:`metra.meter.credit_transfer`).
 
 The state they read and change (relay, thresholds, credit) is the meter's; what the objects add
 is the COSEM face: attribute layouts, writers that validate, methods that may be refused.
@@ -27,6 +28,7 @@ from metra.dlms.obis import Obis
 from metra.dlms.server import RequestContext
 from metra.dlms.xdlms.common import ActionResult, DataAccessResult
 
+from .credit_transfer import token_gateway
 from .objects import Attr, CosemObject, Method, Setter, who
 from .registers import DEMAND_IMPORT
 
@@ -40,7 +42,7 @@ CREDIT = Obis(0, 0, 19, 10, 0, 255)
 
 
 def control_objects() -> list[CosemObject]:
-    return [_disconnect(), _limiter(), _credit()]
+    return [_disconnect(), _limiter(), _credit(), token_gateway()]
 
 
 # ---------------------------------------------------------------------------- disconnect control

@@ -51,6 +51,7 @@ from metra.profiles.model import Profile
 
 from .apparent import ApparentEnergy
 from .clock import FleetClock
+from .credit_transfer import CreditTransfers
 from .faults import MeterFaults
 from .firmware import Image
 from .identity import KeySet, MeterIdentity, MeterSecrets
@@ -123,6 +124,7 @@ class VirtualMeter:
         self.lp_scope = LoadProfileScope()
         self.supply = Supply(self, settled=self.now(), stuck=bool(faults and faults.stuck_relay))
         self.low_credit_threshold = int(profile.prepayment.low_credit_threshold * 100)
+        self.transfers = CreditTransfers()
         self.firmware_id = b"MTR-1.0.0"
         #: Apparent energy and its measurement method (CMD-9, 1-0:0.11.6.255).
         self.apparent = ApparentEnergy()

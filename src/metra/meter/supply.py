@@ -189,10 +189,11 @@ class Supply:
         used = self.meter.model.register(Quantity.A_PLUS, when) - self.prepay_base
         return self.credit_added - self.cost(used)
 
-    def add_credit(self, amount: int, when: datetime) -> None:
-        """Credit added by command (PRE-4); in modes 5 and 6 a credit cut reconnects itself."""
+    def add_credit(self, amount: int, when: datetime, detail: str = "") -> None:
+        """Credit added by command (PRE-4); in modes 5 and 6 a credit cut reconnects itself.
+        Journaled with ``detail`` (e.g. the transfer id), or the amount alone."""
         self.credit_added += amount
-        self.meter.journals.add(Log.STANDARD, when, EventCode.CREDIT_ADDED, amount)
+        self.meter.journals.add(Log.STANDARD, when, EventCode.CREDIT_ADDED, detail or amount)
         if self.opened_by == "credit" and self.balance(when) > 0:
             self.move(DisconnectTrigger.LOCAL_RECONNECT, when, "credit")
 
