@@ -19,6 +19,8 @@ import asyncio
 import json
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from metra.profiles import Profile
 from metra.profiles.model import COMMAND_KINDS
 from metra.security import command_requests
 from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, require
+from metra.security.roles import Permission, Principal, require
 from metra.security.safeguards import CommandPolicy
 from metra.store import commands, make_engine
 from metra.store.errors import StoreError
@@ -141,6 +143,36 @@ def _command_json(conn: Connection, cmd: commands.Command) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _acting(
+    db: str, rules: Profile, actor: str, errors: tuple[type[Exception], ...]
+) -> Iterator[tuple[Connection, Principal]]:
+    """A connection and the logged-in actor for one sub-command; the store is closed either way
+    and the ``errors`` a sub-command expects become one-line failures."""
+    engine = make_engine(db)
+    try:
+        with engine.connect() as conn:
+            yield conn, log_in(conn, actor, rules, SOURCE)
+    except errors as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _refusal_kept(conn: Connection) -> Iterator[None]:
+    """One transaction around a request; a security refusal is committed with the security
+    event it recorded, then reported as a one-line failure."""
+    refused: SecurityLayerError | None = None
+    with conn.begin():
+        try:
+            yield
+        except SecurityLayerError as exc:
+            refused = exc
+    if refused is not None:
+        fail(str(refused))
+
+
 @app.command("submit")
 def submit_command(
     kind: str = typer.Argument(..., help=f"One of: {', '.join(COMMAND_KINDS)}."),
@@ -166,36 +198,25 @@ def submit_command(
         command_params.check(kind, values)
     except ParamsError as exc:
         fail(f"parameters refused, nothing submitted: {exc}")
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            refused: SecurityLayerError | None = None
-            with conn.begin():
-                try:
-                    done = command_requests.submit(
-                        conn,
-                        who,
-                        rules,
-                        policy,
-                        kind,
-                        _meters(conn, meter),
-                        source_address=SOURCE,
-                        params=values,
-                        request_id=UUID(request_id) if request_id else None,
-                        reason=reason,
-                        emergency=emergency,
-                        prepayment=prepayment,
-                        execute_at=_when(at),
-                    )
-                except SecurityLayerError as exc:
-                    refused = exc  # the security event is committed with this transaction
-            if refused is not None:
-                fail(str(refused))
-    except (StoreError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with (
+        _acting(db, rules, actor, (StoreError, ValueError)) as (conn, who),
+        _refusal_kept(conn),
+    ):
+        done = command_requests.submit(
+            conn,
+            who,
+            rules,
+            policy,
+            kind,
+            _meters(conn, meter),
+            source_address=SOURCE,
+            params=values,
+            request_id=UUID(request_id) if request_id else None,
+            reason=reason,
+            emergency=emergency,
+            prepayment=prepayment,
+            execute_at=_when(at),
+        )
     print_json(
         {
             "request": str(done.request_id),
@@ -231,37 +252,24 @@ def parameterise_command(
     except ParameterFileError as exc:
         fail(f"parameter file refused, nothing submitted: {exc}")
     rules, policy = profile_or_fail(profile), _policy(zones)
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            refused: SecurityLayerError | None = None
-            with conn.begin():
-                group = (
-                    _meters(conn, meter) if meter else _substation_meters(conn, rules, substation)
-                )
-                try:
-                    done = command_requests.submit(
-                        conn,
-                        who,
-                        rules,
-                        policy,
-                        "parameterise",
-                        group,
-                        source_address=SOURCE,
-                        params=prepared.params(),
-                        request_id=UUID(request_id) if request_id else None,
-                        reason=f"parameter file {prepared.name} (sha256 {prepared.sha256})",
-                        execute_at=_when(at),
-                    )
-                except SecurityLayerError as exc:
-                    refused = exc
-            if refused is not None:
-                fail(str(refused))
-    except (StoreError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with (
+        _acting(db, rules, actor, (StoreError, ValueError)) as (conn, who),
+        _refusal_kept(conn),
+    ):
+        group = _meters(conn, meter) if meter else _substation_meters(conn, rules, substation)
+        done = command_requests.submit(
+            conn,
+            who,
+            rules,
+            policy,
+            "parameterise",
+            group,
+            source_address=SOURCE,
+            params=prepared.params(),
+            request_id=UUID(request_id) if request_id else None,
+            reason=f"parameter file {prepared.name} (sha256 {prepared.sha256})",
+            execute_at=_when(at),
+        )
     print_json(
         {
             "request": str(done.request_id),
@@ -295,24 +303,13 @@ def approve_command(
 ) -> None:
     """Approve another person's request (never one's own, SEC-4)."""
     rules, policy = profile_or_fail(profile), _policy(zones)
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            refused: SecurityLayerError | None = None
-            with conn.begin():
-                try:
-                    request = command_requests.approve(
-                        conn, who, policy, UUID(request_id), source_address=SOURCE
-                    )
-                except SecurityLayerError as exc:
-                    refused = exc
-            if refused is not None:
-                fail(str(refused))
-    except (StoreError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with (
+        _acting(db, rules, actor, (StoreError, ValueError)) as (conn, who),
+        _refusal_kept(conn),
+    ):
+        request = command_requests.approve(
+            conn, who, policy, UUID(request_id), source_address=SOURCE
+        )
     print_json({"request": request_id, "status": request.status, "approvers": request.approvers})
 
 
@@ -326,18 +323,13 @@ def cancel_command(
 ) -> None:
     """Cancel every command of a request not yet sent."""
     rules = profile_or_fail(profile)
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            with conn.begin():
-                gone = command_requests.cancel(
-                    conn, who, UUID(request_id), source_address=SOURCE, reason=reason
-                )
-    except (StoreError, SecurityLayerError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with (
+        _acting(db, rules, actor, (StoreError, SecurityLayerError, ValueError)) as (conn, who),
+        conn.begin(),
+    ):
+        gone = command_requests.cancel(
+            conn, who, UUID(request_id), source_address=SOURCE, reason=reason
+        )
     print_json({"request": request_id, "cancelled": [str(c) for c in gone]})
 
 
@@ -352,21 +344,14 @@ def list_command(
 ) -> None:
     """Commands newest first (JSON lines), or the requests awaiting a second person."""
     rules = profile_or_fail(profile)
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            require(who, Permission.EVENTS_READ)
-            if awaiting:
-                for request in commands.requests_awaiting(conn, limit):
-                    print_json(request.__dict__)
-                return
-            for cmd in commands.listing(conn, status=status, limit=limit):
-                print_json(_command_json(conn, cmd))
-    except SecurityLayerError as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+    with _acting(db, rules, actor, (SecurityLayerError,)) as (conn, who):
+        require(who, Permission.EVENTS_READ)
+        if awaiting:
+            for request in commands.requests_awaiting(conn, limit):
+                print_json(request.__dict__)
+            return
+        for cmd in commands.listing(conn, status=status, limit=limit):
+            print_json(_command_json(conn, cmd))
 
 
 @app.command("show")
@@ -378,26 +363,19 @@ def show_command(
 ) -> None:
     """A command with its history, or a request with its approvers and commands."""
     rules = profile_or_fail(profile)
-    engine = make_engine(db)
-    try:
-        with engine.connect() as conn:
-            who = log_in(conn, actor, rules, SOURCE)
-            require(who, Permission.EVENTS_READ)
-            key = UUID(ident)
-            request = commands.find_request(conn, key)
-            if request is not None:
-                body = dict(request.__dict__)
-                body["commands"] = [_command_json(conn, c) for c in commands.of_request(conn, key)]
-                print_json(body)
-                return
-            cmd = commands.get(conn, key)
-            body = _command_json(conn, cmd)
-            body["history"] = [t.__dict__ for t in commands.history(conn, key)]
+    with _acting(db, rules, actor, (StoreError, SecurityLayerError, ValueError)) as (conn, who):
+        require(who, Permission.EVENTS_READ)
+        key = UUID(ident)
+        request = commands.find_request(conn, key)
+        if request is not None:
+            body = dict(request.__dict__)
+            body["commands"] = [_command_json(conn, c) for c in commands.of_request(conn, key)]
             print_json(body)
-    except (StoreError, SecurityLayerError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        engine.dispose()
+            return
+        cmd = commands.get(conn, key)
+        body = _command_json(conn, cmd)
+        body["history"] = [t.__dict__ for t in commands.history(conn, key)]
+        print_json(body)
 
 
 def _private_key(path: Path) -> ec.EllipticCurvePrivateKey:
