@@ -14,13 +14,11 @@ from typer.testing import CliRunner
 
 from metra.cli.main import app
 from metra.profiles import load_profile
-from metra.security import users
-from metra.security.roles import Role
-from metra.security.sealing import SecretBox
 from metra.security.totp import totp
 from metra.store import audit, make_engine, migrate
 from metra.store.intervals import DayReading, write_days
 from metra.store.masterdata import Entity, create
+from tests.cli.accounts import ROOT_PASSWORD, root_and_reader
 from tests.mdm.virtual import model, truth
 
 KEY = "33" * 32
@@ -60,18 +58,11 @@ def _store(db: str) -> None:
 
 def _accounts(db: str) -> tuple[str, bytes]:
     """An administrator with TOTP (holds data:edit) and an operator (reads only)."""
-    policy = load_profile("pl").passwords
     engine = make_engine(db)
     with engine.begin() as conn:
-        root, secret = users.bootstrap(conn, "root")
-        users.change_password(conn, root, secret, "Strong-pass-12", policy=policy)
-        key = users.enrol_totp(conn, root, SecretBox(bytes.fromhex(KEY)))
-        admin = users.principal(conn, root)
-        olga = users.create(conn, admin, "olga", policy=policy, initial_password="Reader-pass-123")
-        users.change_password(conn, olga, "Reader-pass-123", "Reader-pass-456", policy=policy)
-        users.grant(conn, admin, olga, Role.OPERATOR)
+        key = root_and_reader(conn, load_profile("pl").passwords, KEY)
     engine.dispose()
-    return "Strong-pass-12", key
+    return ROOT_PASSWORD, key
 
 
 def test_dq4_dq11_vee_run_edit_with_reason_by_authorised_user_and_show(

@@ -14,11 +14,9 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from metra.cli.main import app
-from metra.security import users
-from metra.security.roles import Role
-from metra.security.sealing import SecretBox
 from metra.security.totp import totp
 from metra.store import audit, make_engine, migrate
+from tests.cli.accounts import ROOT_PASSWORD, root_and_reader
 from tests.exports.keys import operator
 from tests.exports.world import DAYS, FIRST, PROFILE, build
 
@@ -28,19 +26,12 @@ SPAN = ["--from", FIRST.isoformat(), "--to", (FIRST + timedelta(days=DAYS - 1)).
 
 def _accounts(db: str) -> tuple[str, bytes]:
     """root (administrator, TOTP) may release data; olga (operator) may only read."""
-    policy = PROFILE.passwords
     engine = make_engine(db)
     with engine.begin() as conn:
         build(conn)
-        root, secret = users.bootstrap(conn, "root")
-        users.change_password(conn, root, secret, "Strong-pass-12", policy=policy)
-        key = users.enrol_totp(conn, root, SecretBox(bytes.fromhex(KEY)))
-        admin = users.principal(conn, root)
-        olga = users.create(conn, admin, "olga", policy=policy, initial_password="Reader-pass-123")
-        users.change_password(conn, olga, "Reader-pass-123", "Reader-pass-456", policy=policy)
-        users.grant(conn, admin, olga, Role.OPERATOR)
+        key = root_and_reader(conn, PROFILE.passwords, KEY)
     engine.dispose()
-    return "Strong-pass-12", key
+    return ROOT_PASSWORD, key
 
 
 def _last(db: str) -> audit.AuditRecord:
