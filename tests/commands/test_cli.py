@@ -68,9 +68,11 @@ def _people(db: str) -> dict[str, bytes]:
     return seeds
 
 
-def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
+def _store_with_fleet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fleet: Fleet
-) -> None:
+) -> tuple[str, Path]:
+    """A migrated SQLite store named by METRA_DB holding the fleet's meters (inventory imported
+    with their keys), and the inventory file ``run`` reads the addresses from."""
     db = str(tmp_path / "m.db")
     migrate(db)
     for name, value in {
@@ -78,7 +80,6 @@ def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
         "METRA_PROFILE": "pl",
         "METRA_MASTER_KEY": KEY,
         "METRA_KEK": KEK,
-        "METRA_CONTROLLED_ZONES": "127.0.0.1/32",
     }.items():
         monkeypatch.setenv(name, value)
     inventory = tmp_path / "inventory.json"
@@ -93,6 +94,14 @@ def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
         by="import",
     )
     engine.dispose()
+    return db, inventory
+
+
+def test_cli_bulk_disconnection_two_people_signed_and_confirmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fleet: Fleet
+) -> None:
+    monkeypatch.setenv("METRA_CONTROLLED_ZONES", "127.0.0.1/32")
+    db, inventory = _store_with_fleet(tmp_path, monkeypatch, fleet)
     seeds = _people(db)
     operator = tmp_path / "operator.pem"
     operator.write_bytes(
@@ -186,26 +195,8 @@ def test_cli_parameterise_a_substation_from_a_prepared_file(
     and ``show`` gives each meter's result per setting."""
     from metra.store.masterdata import Entity, create, find
 
-    db = str(tmp_path / "m.db")
-    migrate(db)
-    for name, value in {
-        "METRA_DB": db,
-        "METRA_PROFILE": "pl",
-        "METRA_MASTER_KEY": KEY,
-        "METRA_KEK": KEK,
-    }.items():
-        monkeypatch.setenv(name, value)
-    inventory = tmp_path / "inventory.json"
-    fleet.write_inventory(inventory, bytes.fromhex(KEK))
+    db, inventory = _store_with_fleet(tmp_path, monkeypatch, fleet)
     engine = make_engine(db)
-    import_file(
-        engine,
-        KeyStore(MasterKey.load()),
-        inventory,
-        bytes.fromhex(KEK),
-        at=datetime.now(UTC),
-        by="i",
-    )
     old = datetime(2024, 1, 1).date()
     with engine.begin() as c:
         station = create(c, Entity.SUBSTATION, {"code": "SS-P", "kind": "MV/LV"}, effective=old)
