@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from metra.cli.main import app
+from metra.profiles import load_profile
+from metra.security.schema import login_attempt
 from metra.security.totp import totp
 from metra.store import make_engine, migrate
 from metra.store.schema import audit_record
@@ -57,3 +59,39 @@ def test_users_and_audit_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     out = run(app, ["audit", "verify"])
     assert out.exit_code == 1
     assert "entry 1" in out.output
+
+
+def test_sec5_failed_cli_log_ins_are_kept_and_lock_the_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong password on the command line is recorded although the command fails, so that the
+    profile's limit of failed log-ins locks the account (SEC-5, PL: 5 failures)."""
+    db = str(tmp_path / "m.db")
+    migrate(db)
+    monkeypatch.setenv("METRA_DB", db)
+    monkeypatch.setenv("METRA_PROFILE", "pl")
+    monkeypatch.setenv("METRA_MASTER_KEY", KEY)
+    run = CliRunner().invoke
+    out = run(app, ["users", "bootstrap", "--username", "root"])
+    assert out.exit_code == 0, out.output
+    secret = out.output.split("shown only now): ")[1].strip()
+    new = "Strong-pass-12"
+    assert run(app, ["users", "passwd", "root"], input=f"{secret}\n{new}\n{new}\n").exit_code == 0
+    limit = load_profile("pl").passwords.max_failed_logins
+    for _ in range(limit):
+        out = run(
+            app, ["users", "add", "eve", "--as", "root"], input="Wrong-pass-123\nX-pass-1234\n"
+        )
+        assert out.exit_code != 0 and "log-in refused" in out.output
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        failures = conn.execute(
+            select(func.count()).where(
+                login_attempt.c.username == "root", login_attempt.c.succeeded.is_(False)
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert failures == limit
+    # Locked now: even the right password is refused until the lockout ends.
+    out = run(app, ["users", "add", "eve", "--as", "root"], input=f"{new}\nX-pass-1234\n")
+    assert out.exit_code != 0 and "log-in refused" in out.output

@@ -34,7 +34,7 @@ from metra.store import make_engine
 from metra.store.errors import StoreError
 
 from .common import DB, fail, profile_or_fail
-from .session import CLI_SOURCE, act_as
+from .session import CLI_SOURCE, act_as_kept
 
 app = typer.Typer(help="Exports of metering data to files (CSV, TXT, XML, IEC 61968-9).")
 
@@ -87,8 +87,7 @@ def _principal(conn: Connection, user: str, profile: Profile, needs: list[Permis
     """Log the user in and check every permission at full scope (the CLI is an operator's tool;
     retailers and consumers get their own points through the API)."""
     try:
-        with conn.begin():
-            principal = act_as(conn, user, profile, CLI_SOURCE)
+        principal = act_as_kept(conn, user, profile, CLI_SOURCE)
         for permission in needs:
             if require(principal, permission) is not Scope.ALL:
                 fail(f"{user} holds {permission.value} only for their own points: use the API")

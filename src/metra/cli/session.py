@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from metra.profiles import Profile
 from metra.security import login, users
-from metra.security.errors import SecurityLayerError
+from metra.security.errors import AuthenticationFailed, SecurityLayerError
 from metra.security.roles import Principal
 from metra.security.sealing import SecretBox
 
@@ -68,11 +68,30 @@ def act_as(conn: Connection, username: str, profile: Profile, source: str) -> Pr
     return login.authenticate(conn, result.token)
 
 
-def log_in(conn: Connection, username: str, profile: Profile, source: str) -> Principal:
-    """`act_as` inside its own transaction, a refusal reported as ``log-in refused: ...``, so
-    the action that follows starts a transaction of its own (SEC-5)."""
+def act_as_kept(conn: Connection, username: str, profile: Profile, source: str) -> Principal:
+    """`act_as` in a transaction of its own that is committed even when the log-in is refused.
+
+    A refused log-in writes its attempt and security event; rolling them back with the refusal
+    would let a script guess passwords from the command line without ever being locked out
+    (SEC-5). Anything else that goes wrong rolls back.
+    """
+    transaction = conn.begin()
     try:
-        with conn.begin():
-            return act_as(conn, username, profile, source)
+        principal = act_as(conn, username, profile, source)
+    except AuthenticationFailed:
+        transaction.commit()
+        raise
+    except BaseException:
+        transaction.rollback()
+        raise
+    transaction.commit()
+    return principal
+
+
+def log_in(conn: Connection, username: str, profile: Profile, source: str) -> Principal:
+    """`act_as_kept`, a refusal reported as ``log-in refused: ...``; the action that follows
+    starts a transaction of its own."""
+    try:
+        return act_as_kept(conn, username, profile, source)
     except SecurityLayerError as exc:
         fail(f"log-in refused: {exc}")

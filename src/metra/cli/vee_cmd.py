@@ -35,7 +35,7 @@ from metra.store.masterdata import Entity, find
 from metra.store.schema import interval_day
 
 from .common import DB, fail, profile_or_fail
-from .session import CLI_SOURCE, act_as
+from .session import CLI_SOURCE, act_as_kept
 
 app = typer.Typer(
     help="Validation, estimation and editing of stored interval data (VEE).",
@@ -248,8 +248,7 @@ def edit_command(
     try:
         with engine.connect() as conn:
             try:
-                with conn.begin():
-                    principal = act_as(conn, user, rules, CLI_SOURCE)
+                principal = act_as_kept(conn, user, rules, CLI_SOURCE)
                 require(principal, Permission.DATA_EDIT)
             except SecurityLayerError as exc:
                 fail(f"{user} may not edit data: {exc}")
