@@ -30,6 +30,7 @@ from .conftest import CHANNEL, PASSWORD, World, month_query
 
 NEW_PASSWORD = "Changed-pass-2"
 MONTH = {k: v for k, v in month_query().items() if k != "channel"}
+EXPORT_DAYS = {"first": "2025-03-03", "last": "2025-03-05"}
 KPI_DAY = {"day": "2025-03-10", "as_of": "2025-04-02T00:00:00Z"}
 
 
@@ -218,6 +219,34 @@ CALLS: dict[str, Call] = {
         fixed("/api/v1/kpi/monthly"),
         params={"month": "2025-03", "as_of": "2025-03-02T00:00:00Z"},
         all_scope=True,
+    ),
+    "record_kpi_exclusion": Call(
+        "POST",
+        fixed("/api/v1/kpi/exclusions"),
+        body=lambda w, r: {
+            "reason": "grid_failure",
+            "starts_at": "2025-03-10T00:00:00Z",
+            "document": f"outage report {r.value}",
+            "meter_id": str(w.meters["a"]),
+        },
+        ok=frozenset({201}),
+        all_scope=True,
+    ),
+    "list_kpi_exclusions": Call(
+        "GET", fixed("/api/v1/kpi/exclusions"), params=MONTH, all_scope=True
+    ),
+    "export_readings": Call(
+        "GET",
+        fixed("/api/v1/exports/readings"),
+        params={"meter": "METER_A", **EXPORT_DAYS, "format": "csv"},
+    ),
+    "export_events": Call(
+        "GET",
+        fixed("/api/v1/exports/events"),
+        params={"meter": "METER_A", **EXPORT_DAYS, "format": "cim"},
+    ),
+    "export_wholesale": Call(
+        "GET", fixed("/api/v1/exports/wholesale"), params={"meter": "METER_A", **EXPORT_DAYS}
     ),
     "get_substation_balance": Call(
         "GET",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ class ApiSettings:
     `mounts` are called with the app and its context once the API's own routes are in place.
     `controlled_zones` are the networks (CIDR) breaker and firmware commands and their approvals
     may come from (SEC-6; none by default, so none is accepted until the installation says so).
+    `signing_key` / `signing_cert` name the operator's private key and certificate (PEM files)
+    that sign the wholesale report (ACC-4); without them a profile that requires a signed report
+    gets none. An encrypted key takes its password from ``METRA_SIGNING_KEY_PASSWORD``.
     """
 
     db_url: str
@@ -41,6 +45,8 @@ class ApiSettings:
     client_system_title: bytes = b"MTRAHES\x01"
     job_ttl_s: float = 3600.0
     controlled_zones: tuple[str, ...] = ()
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
     mounts: tuple[Mount, ...] = field(default=())
 
     @classmethod
@@ -48,12 +54,18 @@ class ApiSettings:
         cls, db_url: str, profile: str, env: Mapping[str, str] | None = None, **overrides: object
     ) -> ApiSettings:
         """Settings for `metra serve`: the master key from ``METRA_MASTER_KEY`` and the
-        controlled zone from ``METRA_CONTROLLED_ZONES`` (comma-separated networks) when set."""
+        controlled zone from ``METRA_CONTROLLED_ZONES`` (comma-separated networks) and the
+        wholesale report's signing key and certificate from ``METRA_SIGNING_KEY`` /
+        ``METRA_SIGNING_CERT`` (file paths) when set."""
         environ = os.environ if env is None else env
         key = environ.get("METRA_MASTER_KEY") or None
         zones = tuple(z.strip() for z in environ.get("METRA_CONTROLLED_ZONES", "").split(","))
+        key_file = environ.get("METRA_SIGNING_KEY") or None
+        cert_file = environ.get("METRA_SIGNING_CERT") or None
         return cls(
             db_url=db_url,
+            signing_key=Path(key_file) if key_file else None,
+            signing_cert=Path(cert_file) if cert_file else None,
             profile=profile,
             master_key=key,
             controlled_zones=tuple(z for z in zones if z),

@@ -6,25 +6,40 @@ A report is computed from the store as it stood at `as_of` (default: now), so a 
 reproduced later exactly; the same `to_json` the CLI prints is validated against the models here,
 so the API, `metra kpi --json` and the console never disagree. The figures span the whole fleet:
 `events:read` at scope *all* (they are communication facts, like the failing-meter list).
+
+Exclusions (KPI-2) are recorded here too: one meter, feeder or substation without remote and
+local access for a documented reason. Recording one changes a regulatory figure, so it needs
+`data:edit` (the permission of the VEE's manual edits) and is sealed into the audit trail at
+once; the author is the caller, never a field of the request.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import Connection
 
 from metra.api import scoping
 from metra.api.context import ApiContext, connection, context
-from metra.api.paging import IsoDate, IsoDateTime, utc
+from metra.api.paging import IsoDate, IsoDateTime, TimeRange, time_range, utc
 from metra.api.permissions import Grant, Need
 from metra.api.problems import Problem, responses
 from metra.dlms.cosem.objects import ACTIVE_ENERGY_IMPORT_PERIOD
+from metra.mdm.kpi.exclusions import (
+    Exclusion,
+    ExclusionReason,
+    ExclusionRefused,
+    exclusions,
+    record_exclusion,
+)
 from metra.mdm.kpi.report import DailyReport, daily_report, monthly_report, parse_month
+from metra.security import audit
 from metra.security.roles import Permission
+from metra.store.masterdata import Entity, history
 
 router = APIRouter(tags=["KPIs"], responses=responses(401, 403, 422, 429))
 
@@ -346,3 +361,115 @@ def get_monthly_kpi(
         raise Problem(422, "the month is outside what can be judged", kind="invalid-range")
     report = monthly_report(conn, ctx.profile, year, number, channel=channel, as_of=_moment(as_of))
     return MonthlyKpiOut.model_validate(report.to_json())
+
+
+class ExclusionIn(BaseModel):
+    """A documented circumstance: exactly one of meter, feeder, substation (KPI-2, S1 16.10)."""
+
+    reason: ExclusionReason
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime | None = None
+    document: str = Field(min_length=1, max_length=256, description="reference of the evidence")
+    meter_id: UUID | None = None
+    feeder_id: UUID | None = None
+    substation_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def one_target(self) -> ExclusionIn:
+        targets = [self.meter_id, self.feeder_id, self.substation_id]
+        if sum(t is not None for t in targets) != 1:
+            raise ValueError("name exactly one of meter_id, feeder_id, substation_id")
+        return self
+
+
+class ExclusionOut(BaseModel):
+    id: int
+    reason: str
+    target: Literal["meter", "feeder", "substation"]
+    target_id: UUID
+    starts_at: datetime
+    ends_at: datetime | None
+    document: str
+    recorded_at: datetime
+    recorded_by: str
+
+
+def _out(found: Exclusion) -> ExclusionOut:
+    targets: list[tuple[Literal["meter", "feeder", "substation"], UUID | None]] = [
+        ("meter", found.meter_id),
+        ("feeder", found.feeder_id),
+        ("substation", found.substation_id),
+    ]
+    kind, ident = next((k, i) for k, i in targets if i is not None)
+    assert ident is not None
+    return ExclusionOut(
+        id=found.id,
+        reason=found.reason.value,
+        target=kind,
+        target_id=ident,
+        starts_at=found.starts_at,
+        ends_at=found.ends_at,
+        document=found.document,
+        recorded_at=found.recorded_at,
+        recorded_by=found.recorded_by,
+    )
+
+
+_ENTITIES = {
+    "meter_id": Entity.METER,
+    "feeder_id": Entity.FEEDER,
+    "substation_id": Entity.SUBSTATION,
+}
+
+
+@router.post(
+    "/kpi/exclusions",
+    response_model=ExclusionOut,
+    status_code=201,
+    responses=responses(404),
+    operation_id="record_kpi_exclusion",
+)
+def post_exclusion(
+    body: ExclusionIn,
+    grant: Grant = Depends(Need(Permission.DATA_EDIT)),
+    conn: Connection = Depends(connection),
+) -> ExclusionOut:
+    """Record a documented exclusion from the acquisition figures, audited (KPI-2)."""
+    scoping.require_all(grant, "a KPI exclusion")
+    for field, entity in _ENTITIES.items():
+        ident = getattr(body, field)
+        if ident is not None and not history(conn, entity, ident):
+            raise Problem(404, f"no {entity.value} {ident}")
+    try:
+        starts = utc(body.starts_at)
+        ends = None if body.ends_at is None else utc(body.ends_at)
+        new_id = record_exclusion(
+            conn,
+            body.reason,
+            starts_at=starts,
+            ends_at=ends,
+            document=body.document,
+            actor=grant.caller.username,
+            at=datetime.now(UTC),
+            meter_id=body.meter_id,
+            feeder_id=body.feeder_id,
+            substation_id=body.substation_id,
+        )
+    except (OverflowError, ExclusionRefused) as exc:
+        raise Problem(422, str(exc), kind="exclusion-refused") from None
+    audit.seal(conn)  # chain the MDM's entry now, not at the next audited action
+    window = exclusions(conn, starts, (ends or starts) + timedelta(microseconds=1))
+    return _out(next(e for e in window if e.id == new_id))
+
+
+@router.get(
+    "/kpi/exclusions", response_model=list[ExclusionOut], operation_id="list_kpi_exclusions"
+)
+def list_exclusions(
+    span: TimeRange = Depends(time_range),
+    grant: Grant = Depends(Need(Permission.EVENTS_READ)),
+    conn: Connection = Depends(connection),
+) -> list[ExclusionOut]:
+    """Exclusions that lasted at some moment of [start, end), oldest first (KPI-2)."""
+    scoping.require_all(grant, "the KPI exclusions")
+    return [_out(e) for e in exclusions(conn, span.start, span.end)]
