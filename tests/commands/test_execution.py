@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
@@ -19,12 +19,11 @@ from metra.dlms.cosem import objects
 from metra.dlms.cosem.enums import ControlState
 from metra.dlms.errors import SecurityError
 from metra.dlms.signing import sign_raw
-from metra.dlms.xdlms.common import ActionResult, MethodDescriptor
 from metra.headend.collector import MeterTarget
 from metra.headend.firmware import FirmwareRejected
-from metra.meter.fleet import MeterRecipe, _virtual_meter
-from metra.meter.fleet_serve import ServableMeter
+from metra.meter.meter import VirtualMeter
 from metra.store import commands
+from metra.store.events import Severity, unacknowledged
 from metra.store.masterdata import Entity, as_of
 from metra.store.schema import audit_record, security_event
 
@@ -32,6 +31,7 @@ from .conftest import START, Rig, rig, statuses
 
 #: Event codes (IDIS and the meter's manufacturer range, docs/meter.md) and their logs.
 CLOCK_ADJUSTED_NEW, FIRMWARE_ACTIVATED, UNSIGNED_REFUSED, FIRMWARE_REFUSED = 5, 18, 205, 206
+DISCONNECT_FAILURE = 68
 COMMUNICATION_LOG = objects.COMMUNICATION_EVENT_LOG
 FIRMWARE_LOG = objects.event_log(6)
 CLOCK_LOG = objects.event_log(7)
@@ -126,53 +126,40 @@ def test_cmd2_limiter_and_clock_commands_confirmed(file_engine: Engine, tmp_path
     run(body())
 
 
-class StuckRelay:
-    """A meter whose relay contact is welded: it answers the relay methods with success but the
-    relay stays where it is. Everything else is the real virtual meter."""
-
-    def __init__(self, meter: ServableMeter) -> None:
-        self.meter = meter
-        self.handler = self
-
-    def associations(self, interface: Any = "wan") -> Any:
-        return self.meter.associations(interface)
-
-    def protection(self, interface: Any, sap: int) -> Any:
-        return self.meter.protection(interface, sap)
-
-    def on_server_event(self, event: Any) -> None:
-        self.meter.on_server_event(event)
-
-    def rights(self, ctx: Any, class_id: int, instance: bytes) -> Any:
-        return self.meter.handler.rights(ctx, class_id, instance)
-
-    def get(self, ctx: Any, attribute: Any, access: Any) -> Any:
-        return self.meter.handler.get(ctx, attribute, access)
-
-    def set(self, ctx: Any, attribute: Any, access: Any, value: Any) -> Any:
-        return self.meter.handler.set(ctx, attribute, access, value)
-
-    def action(self, ctx: Any, method: MethodDescriptor, parameters: Any) -> Any:
-        if method.class_id == 70:
-            return ActionResult.SUCCESS, None
-        return self.meter.handler.action(ctx, method, parameters)
-
-
-def stuck_factory(recipe: MeterRecipe) -> ServableMeter:
-    return StuckRelay(_virtual_meter(recipe))  # type: ignore[return-value]
+def stick(r: Rig, meter_id: UUID) -> None:
+    """Weld the meter's own relay contacts where they are (the virtual meter's fault)."""
+    slot = r.fleet.by_serial()[r.targets[meter_id].serial]
+    cast(VirtualMeter, r.fleet.meter(slot)).stick_relay()
 
 
 def test_cmd2_relay_that_does_not_switch_is_caught(file_engine: Engine, tmp_path: Path) -> None:
-    """A relay answering success without moving fails the read-back: the command is failed,
-    never confirmed."""
+    """CMD-2 (issue 7): a meter with welded contacts accepts the disconnect and moves
+    control_state, but output_state (the contacts) stays closed; the executor reads both, the
+    command fails naming the stuck contacts, an alarm is journaled, and the meter's own
+    disconnector log carries 68. A retry of the order is not confirmed either."""
 
     async def body() -> None:
-        async with rig(file_engine, tmp_path, meters=1, factory=stuck_factory) as r:
+        async with rig(file_engine, tmp_path, meters=1) as r:
+            m = r.ids[0]
+            stick(r, m)
             (cid,) = r.submit("disconnect")
             (done,) = await r.runner.run_once(r.targets)
             assert done.status == "failed"
-            assert done.reason is not None and "relay did not switch" in done.reason
+            assert done.reason is not None and "contacts stuck closed" in done.reason
             assert statuses(file_engine, [cid]) == ["failed"]
+            # Observed independently: the state machine moved, the contacts did not.
+            assert await relay(r, m) is ControlState.DISCONNECTED
+            assert await r.read(m, 70, objects.DISCONNECT_CONTROL, 2) is True
+            assert DISCONNECT_FAILURE in await r.log_codes(m, objects.DISCONNECTOR_CONTROL_LOG)
+            with file_engine.connect() as c:
+                alarms = [e for e in unacknowledged(c, Severity.ALARM) if e["meter_id"] == m]
+            assert [(e["code"], e["source"]) for e in alarms] == [("relay_stuck", "commands")]
+            assert "contacts stuck closed" in alarms[0]["message"]
+            # The order again: control_state already reads disconnected, the contacts still
+            # disagree, so it is failed again rather than confirmed as "already".
+            r.submit("disconnect")
+            (again,) = await r.runner.run_once(r.targets)
+            assert again.status == "failed" and "stuck closed" in (again.reason or "")
 
     run(body())
 

@@ -112,10 +112,17 @@ class Outcome:
     new_keys: dict[int, AssociationKeys] = field(default_factory=dict, repr=False)
     pending_keys: dict[int, AssociationKeys] = field(default_factory=dict, repr=False)
     firmware: str | None = None
+    alarm: str | None = None
 
 
 class CommandFailed(Exception):
-    """Raised inside an operation when the meter was reached but the command cannot succeed."""
+    """Raised inside an operation when the meter was reached but the command cannot succeed.
+    `alarm` names an abnormal state of the meter the runner raises as an alarm (e.g.
+    ``relay_stuck``), beyond the command's failure."""
+
+    def __init__(self, reason: str, *, alarm: str | None = None) -> None:
+        super().__init__(reason)
+        self.alarm = alarm
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,7 @@ class CommandExecutor:
                 details = await operation(client, args)
             return Outcome(Delivery.CONFIRMED, None, details)
         except CommandFailed as exc:
-            return Outcome(Delivery.FAILED, str(exc))
+            return Outcome(Delivery.FAILED, str(exc), alarm=exc.alarm)
         except RequestRefused as exc:
             return Outcome(Delivery.FAILED, f"refused by the meter: {_refusal(exc)}")
         except SecurityError as exc:
@@ -281,20 +288,29 @@ class CommandExecutor:
 
     # ---------------------------------------------------------------------------- relay
 
-    async def _relay_state(self, client: DlmsClient) -> tuple[ControlMode, ControlState]:
+    async def _relay_state(self, client: DlmsClient) -> tuple[ControlMode, ControlState, bool]:
+        """Control mode, control state (attribute 3: where the state machine was driven) and
+        output state (attribute 2: the contacts as the meter senses them on the load side)."""
         ln = objects.DISCONNECT_CONTROL.to_bytes()
         mode = await client.get(DISCONNECT, ln, 4)
         state = await client.get(DISCONNECT, ln, 3)
-        if not isinstance(mode, int) or not isinstance(state, int):
+        output = await client.get(DISCONNECT, ln, 2)
+        if not isinstance(mode, int) or not isinstance(state, int) or not isinstance(output, bool):
             raise CommandFailed("disconnect control answered no state")
-        return ControlMode(int(mode)), ControlState(int(state))
+        return ControlMode(int(mode)), ControlState(int(state)), output
 
     async def _switch(self, client: DlmsClient, trigger: DisconnectTrigger) -> dict[str, Any]:
-        mode, before = await self._relay_state(client)
+        """A relay command confirmed on the contacts, not only on the state machine: a meter
+        with welded contacts moves `control_state` and answers success, so `output_state`
+        must agree with the state reached (closed exactly when connected), else the command
+        fails with a relay-stuck alarm. A retry finds the state already reached and does not
+        act twice, but is confirmed only when the contacts agree as well."""
+        mode, before, output = await self._relay_state(client)
         done = ControlState.DISCONNECTED if trigger is DisconnectTrigger.REMOTE_DISCONNECT else None
         if before is ControlState.CONNECTED and trigger is DisconnectTrigger.REMOTE_RECONNECT:
             done = ControlState.CONNECTED
         if before is done:
+            _check_contacts(before, output)
             return {"state": before.name.lower(), "already": True}
         expected = allowed_transition(mode, before, trigger)
         if expected is None:
@@ -305,12 +321,13 @@ class CommandExecutor:
         method = 1 if trigger is DisconnectTrigger.REMOTE_DISCONNECT else 2
         ln = objects.DISCONNECT_CONTROL.to_bytes()
         await client.action(DISCONNECT, ln, method, Integer(0), signed=self._signed)
-        _, after = await self._relay_state(client)
+        _, after, output = await self._relay_state(client)
         if after is not expected:
             raise CommandFailed(
                 f"relay did not switch: read back {after.name.lower()}, "
                 f"expected {expected.name.lower()}"
             )
+        _check_contacts(after, output)
         return {"state": after.name.lower(), "before": before.name.lower()}
 
     async def _connect(self, client: DlmsClient, _args: dict[str, Any]) -> dict[str, Any]:
@@ -716,6 +733,18 @@ def _parsed(parse: Callable[[Mapping[str, Any]], _Plan], args: Mapping[str, Any]
         return parse(args)
     except ParamsError as exc:
         raise CommandFailed(f"bad parameters: {exc}") from None
+
+
+def _check_contacts(state: ControlState, output: bool) -> None:
+    """Fail with the relay-stuck alarm when the contacts (`output_state`) disagree with the
+    control state: closed exactly when connected (Blue Book class 70)."""
+    if output != (state is ControlState.CONNECTED):
+        position = "closed" if output else "open"
+        raise CommandFailed(
+            f"relay did not switch: contacts stuck {position} (output_state {output}) while "
+            f"control_state reads {state.name.lower()}",
+            alarm="relay_stuck",
+        )
 
 
 def _watts(args: Mapping[str, Any]) -> int:

@@ -36,7 +36,12 @@ from metra.profiles.model import Profile
 from metra.store import commands
 from metra.store.commands import Command, IllegalTransition, Status
 from metra.store.errors import NotFound
-from metra.store.events import SecurityCategory, Severity, record_security_event
+from metra.store.events import (
+    SecurityCategory,
+    Severity,
+    record_security_event,
+    record_system_event,
+)
 from metra.store.masterdata import Entity, change
 
 from .collector import MeterTarget
@@ -266,6 +271,7 @@ class CommandRunner:
                     result={"reason": outcome.reason, **outcome.details},
                 )
                 self._security_event(conn, cmd, outcome, at)
+                self._alarm(conn, cmd, outcome, at)
                 return CommandResult(cmd.id, cmd.meter_id, cmd.kind, "failed", outcome.reason)
             return self._retry(conn, cmd, outcome, at)
 
@@ -339,4 +345,21 @@ class CommandRunner:
             description=f"meter refused signed command {cmd.kind}",
             actor=self.settings.actor,
             details={"command_id": str(cmd.id), "meter_id": str(cmd.meter_id), "reason": reason},
+        )
+
+    def _alarm(self, conn: Connection, cmd: Command, outcome: Outcome, at: datetime) -> None:
+        """A meter found in an abnormal state by the read-back (welded relay contacts) is an
+        alarm in the system journal for the console (EVT-3, S4 5.6), beyond the failed
+        command: the customer is supplied (or cut) against the order and someone must go."""
+        if outcome.alarm is None:
+            return
+        record_system_event(
+            conn,
+            occurred_at=at,
+            severity=Severity.ALARM,
+            source="commands",
+            code=outcome.alarm,
+            message=f"{cmd.kind}: {outcome.reason}",
+            meter_id=cmd.meter_id,
+            details={"command_id": str(cmd.id), "kind": cmd.kind},
         )
