@@ -1,6 +1,7 @@
 """Helpers of the fleet tests: master data for an imported meter, the meter's credit set the
-way an operator's service tool would (the command engine has no credit-transfer kind), and a
-real collection + VEE run so balances come from served data."""
+way an operator's service tool would (the Credit object's service adjustment, for opening
+balances; top-ups go through `metra.prepay.transfers`), and a real collection + VEE run so
+balances come from served data."""
 
 from __future__ import annotations
 

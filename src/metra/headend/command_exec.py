@@ -52,6 +52,13 @@ from metra.dlms.cosem.enums import (
 from metra.dlms.cosem.monitoring import EmergencyProfile
 from metra.dlms.cosem.push import SendDestinationAndMethod
 from metra.dlms.cosem.security import KeyData
+from metra.dlms.cosem.token import (
+    TOKEN_GATEWAY,
+    TOKEN_GATEWAY_CLASS,
+    TokenRefusal,
+    TokenStatus,
+    TokenStatusCode,
+)
 from metra.dlms.data import (
     Array,
     Data,
@@ -76,6 +83,7 @@ from .command_params import (
     METHODS,
     ParamsError,
     calendar_plan,
+    credit_token,
     measurement_method,
     scope_plan,
     special_days_plan,
@@ -90,6 +98,8 @@ DATA, CLOCK_CLASS, IMAGE_CLASS, SECURITY_SETUP, DISCONNECT, LIMITER_CLASS = 1, 8
 HAN_PUSH_SETUPS = (Obis(0, 7, 25, 9, 0, 255), Obis(0, 6, 25, 9, 0, 255))
 PUSH_SETUP_CLASS = 40
 CALENDAR_CLASS, SPECIAL_DAYS_CLASS, PROFILE_CLASS = 20, 11, 7
+#: The Credit object of the meter's prepayment function (class 112): current_credit_amount.
+CREDIT_CLASS, CREDIT = 112, Obis(0, 0, 19, 10, 0, 255)
 
 
 class Delivery(StrEnum):
@@ -231,6 +241,7 @@ class CommandExecutor:
             "data_scope": self._data_scope,
             "parameterise": self._parameterise,
             "measurement_method": self._measurement_method,
+            "credit_transfer": self._credit_transfer,
         }
 
     # ---------------------------------------------------------------------------- sessions
@@ -601,6 +612,57 @@ class CommandExecutor:
         await self._write_checked(client, DATA, ln, 2, Enum(value), signed=False)
         return {"method": name, "before": _method_name(before)}
 
+    # ---------------------------------------------------------------------------- PRE-1
+
+    async def _credit_transfer(self, client: DlmsClient, args: dict[str, Any]) -> dict[str, Any]:
+        """Credit transfer (PRE-1): the top-up's token entered through the Token gateway, signed
+        (CMD-6) as the meter demands. The token carries the transfer id (the request id) and
+        was fixed at submission, so a retry after a lost answer sends the same token and the
+        meter applies it at most once: `already applied` is a confirmation, not a failure.
+        Confirmed when the gateway's last token is ours and its status says executed (or
+        already applied); the credit before and after is read from the Credit object."""
+        token = _parsed(credit_token, args)
+        raw = token.encode()
+        ln = TOKEN_GATEWAY.to_bytes()
+        before = await self._credit(client)
+        try:
+            await client.action(TOKEN_GATEWAY_CLASS, ln, 1, OctetString(raw), signed=self._signed)
+        except RequestRefused as exc:
+            status = await self._token_status(client)
+            raise CommandFailed(
+                f"refused by the meter: {_refusal(exc)} (token status {_token_text(status)})"
+            ) from None
+        if await client.get(TOKEN_GATEWAY_CLASS, ln, 2) != raw:
+            raise CommandFailed("the token gateway's last token is not the one sent")
+        status = await self._token_status(client)
+        after = await self._credit(client)
+        details = {
+            "transfer_id": str(args["transfer_id"]),
+            "amount": token.amount,
+            "credit_before": before,
+            "credit_after": after,
+        }
+        if status.code is TokenStatusCode.TOKEN_EXECUTION_OK:
+            return details
+        if status.code is TokenStatusCode.VALIDATION_RESULT_FAILURE and status.refusals == {
+            TokenRefusal.ALREADY_APPLIED
+        }:
+            return {**details, "already": True}
+        raise CommandFailed(f"token not applied: {_token_text(status)}")
+
+    async def _credit(self, client: DlmsClient) -> int:
+        value = await client.get(CREDIT_CLASS, CREDIT.to_bytes(), 2)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise CommandFailed("the meter's credit object answered no amount")
+        return int(value)
+
+    async def _token_status(self, client: DlmsClient) -> TokenStatus:
+        value = await client.get(TOKEN_GATEWAY_CLASS, TOKEN_GATEWAY.to_bytes(), 6)
+        try:
+            return TokenStatus.from_data(value)
+        except DlmsError as exc:
+            raise CommandFailed(f"token status: {exc}") from None
+
     # ---------------------------------------------------------------------------- keys
 
     async def _key_change(
@@ -764,6 +826,13 @@ def _refusal(exc: RequestRefused) -> str:
     """The meter's refusal as the Blue Book names it (``read-write-denied``), not its number."""
     name = getattr(exc.result, "name", None)
     return name.lower().replace("_", "-") if isinstance(name, str) else str(exc.result)
+
+
+def _token_text(status: TokenStatus) -> str:
+    """``validation-result-failure: too old`` from a token status."""
+    code = status.code.name.lower().replace("_", "-")
+    why = ", ".join(r.name.lower().replace("_", " ") for r in sorted(status.refusals))
+    return f"{code}: {why}" if why else code
 
 
 def _method_name(value: object) -> str:

@@ -22,6 +22,9 @@ Formats (docs/commands.md has examples):
 - ``parameterise``: a prepared parameter file's settings (`metra.headend.parameter_file`).
 - ``measurement_method``: ``{"method": "vector" | "arithmetic"}`` (CMD-9), the value of the
   measurement-method object 1-0:0.11.6.255.
+- ``credit_transfer``: ``{"amount": 1..2^31-1}`` in the credit's unit (minor currency unit or
+  Wh); `submit` adds ``transfer_id`` (the request id) and ``issued`` (when the request was
+  made), so every retry sends the same token (PRE-1).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from uuid import UUID
 
 from metra.dlms.cosem.calendar import (
     DayProfile,
@@ -40,6 +44,7 @@ from metra.dlms.cosem.calendar import (
 )
 from metra.dlms.cosem.objects import TARIFF_SCRIPT_TABLE
 from metra.dlms.cosem.references import CaptureObjectDefinition
+from metra.dlms.cosem.token import TOKEN_EPOCH, CreditToken
 from metra.dlms.data import NOT_SPECIFIED, YEAR_NOT_SPECIFIED, Date, DateTime, Time
 from metra.dlms.obis import Obis
 
@@ -54,6 +59,8 @@ __all__ = [
     "SpecialDaysPlan",
     "calendar_plan",
     "check",
+    "credit_amount",
+    "credit_token",
     "measurement_method",
     "scope_plan",
     "special_days_plan",
@@ -302,6 +309,30 @@ def measurement_method(params: Mapping[str, Any], *, path: str = "") -> int:
     return METHODS[value]
 
 
+#: Largest credit transfer amount (a double-long on the meter).
+MAX_CREDIT = 0x7FFFFFFF
+
+
+def credit_amount(params: Mapping[str, Any], *, path: str = "") -> int:
+    """The amount of a ``credit_transfer`` (what a face checks before submission)."""
+    return integer(required(params, "amount", path), join(path, "amount"), 1, MAX_CREDIT)
+
+
+def credit_token(params: Mapping[str, Any], *, path: str = "") -> CreditToken:
+    """The token a stored ``credit_transfer`` sends: amount, transfer id (a UUID: the request
+    id) and issue time (ISO 8601 with offset), the same for every retry."""
+    amount = credit_amount(params, path=path)
+    raw = required(params, "transfer_id", path)
+    try:
+        transfer = UUID(str(raw))
+    except ValueError:
+        raise ParamsError(join(path, "transfer_id"), f"not a UUID: {raw!r}") from None
+    issued = instant(required(params, "issued", path), join(path, "issued"))
+    if issued < TOKEN_EPOCH:
+        raise ParamsError(join(path, "issued"), "before 2000-01-01")
+    return CreditToken(transfer.bytes, issued, amount)
+
+
 # ------------------------------------------------------------------------ faces
 
 PARSERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
@@ -310,6 +341,7 @@ PARSERS: dict[str, Callable[[Mapping[str, Any]], object]] = {
     "data_scope": scope_plan,
     "parameterise": command_settings,
     "measurement_method": measurement_method,
+    "credit_transfer": credit_amount,
 }
 """The kinds whose parameters are a structure checked here (the others are checked by the
 executor: a limit's watts, a time, a HAN destination)."""

@@ -54,7 +54,7 @@ _T = TypeVar("_T")
 
 #: Kinds sent in general-signing (CMD-6); a refusal of one is also a security event.
 SIGNED_KINDS = frozenset(
-    {"connect", "disconnect", "emergency_power_limit", "time_sync", "time_set"}
+    {"connect", "disconnect", "emergency_power_limit", "time_sync", "time_set", "credit_transfer"}
 )
 #: Wave defaults of a firmware request without its own.
 WAVE_SIZE, MAX_FAILURES = 10, 0

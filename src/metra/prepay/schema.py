@@ -109,6 +109,7 @@ prepay_ledger = Table(
     Column("payment_ref", String(64)),  # top-up: the payment's reference (idempotence)
     Column("instrument_sha256", LargeBinary(32)),
     Column("actor", String(64), nullable=False),
+    Column("on_meter_at", UtcDateTime),  # top-up: when the meter confirmed its credit transfer
     UniqueConstraint("account_id", "payment_ref"),
     Index("ix_prepay_ledger_account_id", "account_id", "day"),
 )

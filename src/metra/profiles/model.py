@@ -129,8 +129,10 @@ COMMAND_KINDS = (
     "han_close",
     "key_change",
     "firmware_update",
+    "credit_transfer",
 )
-"""The commands the head-end carries out (CMD-2, CMD-7, CMD-10, ACC-2); profiles name these."""
+"""The commands the head-end carries out (CMD-2, CMD-7, CMD-10, ACC-2, PRE-1); profiles name
+these."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,8 @@ SOURCES = ("operator", "hub")
 #: How far ahead the next allowed disconnection moment is looked for.
 _WINDOW_SEARCH_DAYS = 62
 _NAMESPACE = uuid5(NAMESPACE_URL, "metra:command")
+#: The prepayment top-up sent to a meter's credit (PRE-1); its transfer id is the request id.
+CREDIT_TRANSFER = "credit_transfer"
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,28 @@ def command_id(request_id: UUID, meter_id: UUID) -> UUID:
     return uuid5(_NAMESPACE, f"{request_id}/{meter_id}")
 
 
-def priority_of(profile: Profile, kind: str) -> Priority:
-    """High for the profile's high-priority kinds (CMD-4), normal otherwise."""
-    return Priority.HIGH if kind in profile.commands.high_priority_kinds else Priority.NORMAL
+def priority_of(profile: Profile, kind: str, *, restores_supply: bool = False) -> Priority:
+    """High for the profile's high-priority kinds (CMD-4), and for a credit transfer that
+    restores the supply of an account disconnected by its balance (the customer is without
+    power until the credit is on the meter); normal otherwise."""
+    if kind in profile.commands.high_priority_kinds:
+        return Priority.HIGH
+    if kind == CREDIT_TRANSFER and restores_supply:
+        return Priority.HIGH
+    return Priority.NORMAL
 
 
-def deadline_of(profile: Profile, kind: str, start: datetime, *, hub_prepayment: bool) -> datetime:
+def deadline_of(
+    profile: Profile,
+    kind: str,
+    start: datetime,
+    *,
+    hub_prepayment: bool,
+    restores_supply: bool = False,
+) -> datetime:
     """When an undelivered command stops being current (CMD-4, PRE-2)."""
     rules = profile.commands
-    if priority_of(profile, kind) is Priority.HIGH:
+    if priority_of(profile, kind, restores_supply=restores_supply) is Priority.HIGH:
         deadline = start + timedelta(hours=rules.high_priority_deadline_hours)
     else:
         deadline = working_deadline(profile, start, rules.normal_deadline_working_days)
@@ -127,6 +142,11 @@ def submit(
     """Check the safeguards and store a request with its commands (see the module docstring).
 
     A refusal raises `SafeguardRefused` after recording a security event: commit anyway.
+
+    A ``credit_transfer`` goes to one meter; its parameters get ``transfer_id`` (the request
+    id, so resubmitting the same top-up returns the stored request) and ``issued`` (now), which
+    fix the token every retry sends. ``restores_supply: true`` in its parameters (the account
+    is disconnected by its balance) makes it high priority.
     """
     at = now or datetime.now(UTC)
     if source not in SOURCES:
@@ -135,8 +155,16 @@ def submit(
     if request_id is not None:
         known = commands.find_request(conn, request_id)
         if known is not None:
-            return _replayed(conn, known, actor, kind, meters)
+            return _replayed(conn, known, actor, kind, meters, params)
     rid = request_id or uuid4()
+    stored_params = dict(params or {})
+    restores_supply = False
+    if kind == CREDIT_TRANSFER:
+        if len(meters) != 1:
+            raise SafeguardRefused("credit_transfer", "a credit transfer goes to one meter")
+        restores_supply = stored_params.get("restores_supply") is True
+        stored_params["transfer_id"] = str(rid)
+        stored_params["issued"] = at.astimezone(UTC).replace(microsecond=0).isoformat()
     if execute_at is not None and (execute_at.tzinfo is None or execute_at.utcoffset() is None):
         raise SafeguardRefused("execute_at", "an execution time needs its UTC offset")
     if emergency and kind not in ("disconnect", "emergency_power_limit"):
@@ -159,8 +187,13 @@ def submit(
     if prepayment and kind == "disconnect":
         not_before = next_disconnection_time(profile, max(at, execute_at or at))
     start = max(at, not_before) if not_before is not None else at
-    deadline = deadline_of(profile, kind, start, hub_prepayment=prepayment and source == "hub")
-    stored_params = dict(params or {})
+    deadline = deadline_of(
+        profile,
+        kind,
+        start,
+        hub_prepayment=prepayment and source == "hub",
+        restores_supply=restores_supply,
+    )
     commands.add_request(
         conn,
         rid,
@@ -186,7 +219,7 @@ def submit(
             request_id=rid,
             at=at,
             by=actor.username,
-            priority=priority_of(profile, kind),
+            priority=priority_of(profile, kind, restores_supply=restores_supply),
             params=stored_params or None,
             deadline=deadline,
             not_before=not_before,
@@ -219,15 +252,24 @@ def submit(
 
 
 def _replayed(
-    conn: Connection, known: commands.Request, actor: Principal, kind: str, meters: list[UUID]
+    conn: Connection,
+    known: commands.Request,
+    actor: Principal,
+    kind: str,
+    meters: list[UUID],
+    params: Mapping[str, Any] | None,
 ) -> Submission:
-    """A submission with an id already used: the same request again is answered, not redone."""
+    """A submission with an id already used: the same request again is answered, not redone
+    (a credit transfer also with the same amount: another amount under one transfer id is
+    another top-up, refused)."""
     stored = commands.of_request(conn, known.id)
     same = (
         known.kind == kind
         and known.requested_by == actor.username
         and sorted(c.meter_id for c in stored) == meters
     )
+    if kind == CREDIT_TRANSFER:
+        same = same and (known.params or {}).get("amount") == (params or {}).get("amount")
     if not same:
         raise SafeguardRefused("request_id", f"request {known.id} exists with other content")
     return Submission(

@@ -57,9 +57,11 @@ KIND_PERMISSIONS: dict[str, Permission] = {
     "measurement_method": P.CONFIG_MANAGE,
     "key_change": P.KEYS_MANAGE,
     "firmware_update": P.CONFIG_MANAGE,
+    "credit_transfer": P.DATA_EDIT,
 }
 """The permission each command kind needs (least privilege: key changes are the security
-officer's, firmware the administrator's)."""
+officer's, firmware the administrator's; a credit transfer puts money on a meter, so it needs
+the permission that records the top-up in the ledger, not the service role's)."""
 
 DISCONNECTION_KINDS = ("disconnect",)
 #: Commands that move the breaker or replace firmware: only from the controlled zone (SEC-6).
