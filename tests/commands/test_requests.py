@@ -359,3 +359,80 @@ def test_pre4_prepayment_disconnection_waits_for_the_next_allowed_time(
     assert [c.id for c in commands.due(conn, allowed)] == [cmd.id]
     # The deadline counts from the allowed time, not from the evening it was asked.
     assert cmd.deadline is not None and cmd.deadline > allowed
+
+
+def test_pre1_credit_transfer_priority_one_meter_and_transfer_id(
+    conn: Connection, pl: Profile
+) -> None:
+    """PRE-1, CMD-4: a credit transfer is normal priority, high (24 h) when it restores a
+    disconnected supply; it carries the request id as its transfer id; it goes to one meter;
+    the same request id with another amount is refused; the service role may not send one."""
+    boss = person("boss", Role.ADMINISTRATOR)
+    a, b = meters(conn, 2)
+    plain = submit(
+        conn,
+        boss,
+        pl,
+        ZONE,
+        "credit_transfer",
+        [a],
+        params={"amount": 100},
+        source_address=None,
+        now=NOW,
+    )
+    (cmd,) = [commands.get(conn, i) for i in plain.command_ids]
+    assert cmd.priority == Priority.NORMAL and cmd.params is not None
+    assert cmd.params["transfer_id"] == str(plain.request_id)
+    urgent = submit(
+        conn,
+        boss,
+        pl,
+        ZONE,
+        "credit_transfer",
+        [b],
+        params={"amount": 100, "restores_supply": True},
+        source_address=None,
+        now=NOW,
+    )
+    (hot,) = [commands.get(conn, i) for i in urgent.command_ids]
+    assert hot.priority == Priority.HIGH and hot.deadline == NOW + timedelta(hours=24)
+    with pytest.raises(SafeguardRefused) as two:
+        submit(
+            conn,
+            boss,
+            pl,
+            ZONE,
+            "credit_transfer",
+            [a, b],
+            params={"amount": 1},
+            source_address=None,
+            now=NOW,
+        )
+    assert two.value.rule == "credit_transfer"
+    with pytest.raises(SafeguardRefused) as other:
+        submit(
+            conn,
+            boss,
+            pl,
+            ZONE,
+            "credit_transfer",
+            [a],
+            params={"amount": 999},
+            request_id=plain.request_id,
+            source_address=None,
+            now=NOW,
+        )
+    assert other.value.rule == "request_id"
+    with pytest.raises(SafeguardRefused) as denied:
+        submit(
+            conn,
+            person("sam", Role.SERVICE),
+            pl,
+            ZONE,
+            "credit_transfer",
+            [a],
+            params={"amount": 1},
+            source_address=None,
+            now=NOW,
+        )
+    assert denied.value.rule == "permission"
