@@ -8,7 +8,10 @@ accounts and recording payments: an administrator; tariffs: parameterisation). A
 decimal text in the account's unit (``50.00`` PLN, ``12.500`` kWh). Output is one JSON object
 per line.
 
-``notify`` is the daily run after VEE: it charges served consumption (``--through``), follows
+``topup`` commits the payment, then sends it to the point's main meter as a ``credit_transfer``
+where the meter runs its own credit (not UA: ``transfer.sent`` false with the reason).
+``notify`` is the daily run after VEE: it marks top-ups the meter confirmed, charges served
+consumption (``--through``), follows
 the market hub's requests to their end (disconnection / reconnection notices), composes the
 low-credit warnings and balance notices due, and delivers them: e-mail through ``--smtp-host``
 (password from ``METRA_SMTP_PASSWORD``), SMS through ``--sms-url`` (token from
@@ -25,11 +28,12 @@ from uuid import UUID
 import typer
 from sqlalchemy import Connection
 
-from metra.prepay import accounts, hub, instruments, ledger, notices, tariffs, units
+from metra.prepay import accounts, hub, instruments, ledger, notices, tariffs, transfers, units
 from metra.prepay.errors import PrepayError
 from metra.prepay.notifiers import Notifier, SmsGatewayNotifier, SmtpNotifier
 from metra.security.errors import SecurityLayerError
 from metra.security.roles import Permission, require
+from metra.security.safeguards import CommandPolicy
 from metra.store import make_engine
 from metra.store.errors import StoreError
 
@@ -235,7 +239,8 @@ def topup_command(
     profile: str = PROFILE,
     actor: str = ACTOR,
 ) -> None:
-    """Record a payment (a blacklisted instrument is refused and audited, PRE-5)."""
+    """Record a payment (a blacklisted instrument is refused and audited, PRE-5), then send it to
+    the meter's own credit where the profile runs it (PRE-1); ``transfer`` says which."""
     with _Session(db, profile, actor) as s:
         account = accounts.get(s.conn, _uuid(account_id, "account"))
         number = read_secret("instrument number") if with_instrument else None
@@ -248,12 +253,17 @@ def topup_command(
             instrument=number,
             source_address=SOURCE,
         )
+        s.conn.commit()  # the payment stands whatever happens to its transfer
+        sent = transfers.after_topup(
+            s.conn, s.actor, s.profile, CommandPolicy(), account.id, ref, source_address=SOURCE
+        )
         print_json(
             {
                 "account": str(account.id),
                 "amount": units.show(paid.amount, account.unit),
                 "balance": units.show(paid.balance, account.unit),
                 "recorded": paid.created,
+                "transfer": sent.shown(),
             }
         )
 
@@ -334,6 +344,15 @@ def notify_command(
                         "pending_days": done.pending,
                     }
                 )
+        for marked in transfers.settle(s.conn, actor=s.actor.username, now=now):
+            print_json(
+                {
+                    "account": str(marked.account_id),
+                    "payment_ref": marked.payment_ref,
+                    "transfer": str(marked.transfer_id),
+                    "on_meter": True,
+                }
+            )
         made = notices.on_settled(s.conn, s.profile, hub.settle(s.conn, now=now), now=now)
         made += notices.run(s.conn, s.profile, now=now)
         for notice in notices.deliver(s.conn, chosen, now=now):

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select, update
 from metra.profiles.model import Profile
 from metra.security import audit, command_requests
 from metra.security.command_requests import CREDIT_TRANSFER, Submission
+from metra.security.errors import SecurityLayerError
 from metra.security.roles import Principal
 from metra.security.safeguards import CommandPolicy
 from metra.store import commands
@@ -42,6 +43,72 @@ class OnMeter:
     transfer_id: UUID
     amount: int
     at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a face reports after a committed top-up: the transfer's request and command with
+    its state, or why nothing was sent (``sent`` false and ``reason``)."""
+
+    sent: bool
+    reason: str | None = None
+    request_id: UUID | None = None
+    command_id: UUID | None = None
+    state: str | None = None
+
+    def shown(self) -> dict[str, str | bool | None]:
+        """The outcome as the faces print it (JSON-ready)."""
+        return {
+            "sent": self.sent,
+            "reason": self.reason,
+            "request": None if self.request_id is None else str(self.request_id),
+            "command": None if self.command_id is None else str(self.command_id),
+            "state": self.state,
+        }
+
+
+def meter_runs_credit(profile: Profile) -> bool:
+    """Whether the meters of this profile run their own credit, so a top-up must reach them.
+
+    The meter's credit function disconnects locally at zero at any hour of the day; where the
+    profile forbids disconnection in hours of the day (UA: 17:00-09:00) metra keeps it off and
+    decides centrally, so there is nothing on the meter to top up."""
+    rules = profile.prepayment
+    return rules.allowed and not rules.no_disconnect_windows
+
+
+def after_topup(
+    conn: Connection,
+    actor: Principal,
+    profile: Profile,
+    policy: CommandPolicy,
+    account_id: UUID,
+    payment_ref: str,
+    *,
+    source_address: str | None = None,
+    now: datetime | None = None,
+) -> Outcome:
+    """What every face does once the top-up is committed: `send` it where the meter runs its
+    own credit, else nothing; a top-up that cannot be sent (no main meter, a safeguard) stays
+    recorded and the reason is returned, since the payment itself is not undone."""
+    if not meter_runs_credit(profile):
+        return Outcome(False, f"{profile.code}: the meter's credit function is kept off")
+    try:
+        sent = send(
+            conn,
+            actor,
+            profile,
+            policy,
+            account_id,
+            payment_ref,
+            source_address=source_address,
+            now=now,
+        )
+    except (AccountNotFound, InvalidAmount, SecurityLayerError) as exc:
+        return Outcome(False, str(exc))
+    found = commands.of_request(conn, sent.request_id)
+    state = found[0].status if found else sent.status
+    return Outcome(True, None, sent.request_id, sent.command_ids[0], state)
 
 
 def transfer_id(account_id: UUID, payment_ref: str) -> UUID:
