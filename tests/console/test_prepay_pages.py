@@ -11,11 +11,13 @@ from api.conftest import World
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from metra.prepay import accounts
+from metra.prepay import accounts, transfers
 from metra.security.roles import Role
+from metra.store import commands
+from metra.store.command_schema import command_request
 from metra.store.schema import audit_record, security_event
 
-from .conftest import CARD, WITHDRAWN_CARD, as_role, first_id
+from .conftest import CARD, WITHDRAWN_CARD, as_role, console_app, first_id
 from .test_login import csrf
 
 
@@ -77,6 +79,14 @@ def test_pre5_top_up_is_gated_audited_idempotent_and_refuses_a_blacklisted_card(
         assert done.status_code == 303 and "done=topped-up" in done.headers["location"]
     assert balance(world, account) == before + 1250
     assert count(world, audit_record, audit_record.c.action == "prepay.topup") == 2  # seed + one
+    # PRE-1: PL runs the meter's credit, so the committed payment went out as one credit transfer
+    transfer = transfers.transfer_id(UUID(account), "BANK-77")
+    with world.engine.connect() as conn:
+        (sent,) = commands.of_request(conn, transfer)
+    assert sent.kind == "credit_transfer" and sent.params and sent.params["amount"] == 1250
+    page = client.get(f"/console/prepay/{account}").text
+    assert f"{sent.status} · {sent.id}" in page.split('id="ledger"')[1]
+    assert "sent to the meter's credit" in page.split('id="topup-meter"')[1]
 
     events = count(world, security_event, security_event.c.description.like("%withdrawn%"))
     stolen = client.post(
@@ -91,3 +101,23 @@ def test_pre5_top_up_is_gated_audited_idempotent_and_refuses_a_blacklisted_card(
     bad = client.post(url, data={"csrf": token, "amount": "1.234", "payment_ref": "BANK-79"})
     assert bad.status_code == 400 and "not valid" in bad.text
     assert balance(world, account) == before + 1250
+
+
+def test_pre1_ua_console_top_up_is_not_sent_to_the_meter(world: World) -> None:
+    """PRE-1, PRE-4: under the UA profile the form says the meter's credit is kept off, and a
+    recorded payment makes no credit_transfer request."""
+    account = first_id(world, "prepay_account")
+    with TestClient(console_app(world, profile="ua"), follow_redirects=False) as client:
+        as_role(client, world, Role.ADMINISTRATOR)
+        client.cookies.set("metra_lang", "en")
+        page = client.get(f"/console/prepay/{account}").text
+        assert "kept off" in page.split('id="topup-meter"')[1]
+        before = count(world, command_request, command_request.c.kind == "credit_transfer")
+        done = client.post(
+            f"/console/prepay/{account}/topup",
+            data={"csrf": csrf(page), "amount": "3", "payment_ref": "UA-1"},
+        )
+        assert done.status_code == 303
+    tid = transfers.transfer_id(UUID(account), "UA-1")
+    assert count(world, command_request, command_request.c.id == tid) == 0
+    assert count(world, command_request, command_request.c.kind == "credit_transfer") == before

@@ -4,9 +4,12 @@ sent to the customer, and the top-up form.
 
 Balances and ledgers describe customers' consumption, so the pages need `readings:read` at
 scope all; a top-up needs `data:edit` as `metra.prepay.ledger.top_up` itself requires, and is
-audited there (``prepay.topup``). A payment with a withdrawn, unknown or another account's
-instrument is refused by the ledger after it audited the attempt and raised a security event,
-so the transaction is committed and the page says why.
+audited there (``prepay.topup``). Once committed, the payment is sent to the meter's own
+credit as a ``credit_transfer`` where the profile runs it (`metra.prepay.transfers.after_topup`;
+not UA, and the form says so); the ledger shows each top-up's command state and id. A payment
+with a withdrawn, unknown or another account's instrument is refused by the ledger after it
+audited the attempt and raised a security event, so the transaction is committed and the page
+says why.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from metra.api.permissions import Grant
 from metra.console.access import PREFIX, Need, Viewer, console, posted, signed_in
 from metra.console.i18n import N_
 from metra.console.pages.common import FormError, redirect, render, router, text, uuid_or_404
-from metra.prepay import accounts, instruments, ledger, notices, units
+from metra.prepay import accounts, instruments, ledger, notices, transfers, units
 from metra.prepay.errors import AccountNotFound, InstrumentRefused, InvalidAmount
 from metra.prepay.schema import prepay_instrument
 from metra.security.roles import Permission
+from metra.store import commands
 from metra.store.errors import NotFound
 from metra.store.masterdata import Entity, as_of
 
@@ -58,6 +62,15 @@ def _instruments(conn: Connection, account_id: UUID) -> list[instruments.Instrum
         select(prepay_instrument).where(c.account_id == account_id).order_by(c.issued_at.desc())
     )
     return [instruments.Instrument(**row._mapping) for row in rows]
+
+
+def _transfer(conn: Connection, account_id: UUID, entry: dict[str, Any]) -> str:
+    """A top-up's credit transfer as the ledger shows it: its command's state and id, or ''."""
+    ref = entry.get("payment_ref")
+    if entry.get("kind") != "topup" or not isinstance(ref, str):
+        return ""
+    sent = commands.of_request(conn, transfers.transfer_id(account_id, ref))
+    return f"{sent[0].status} · {sent[0].id}" if sent else ""
 
 
 def _minor(value: object) -> int:
@@ -94,7 +107,10 @@ def _account_page(
         except AccountNotFound:
             raise NotFound(str(account_id)) from None
         minor = accounts.balance(conn, account_id)
-        entries = ledger.entries(conn, account_id, limit=200)
+        entries = [
+            {**e, "transfer": _transfer(conn, account_id, e)}
+            for e in ledger.entries(conn, account_id, limit=200)
+        ]
         held = _instruments(conn, account_id)
         sent = list(reversed(notices.listing(conn, account_id=account_id)))[:100]
         address = _address(conn, account)
@@ -112,6 +128,7 @@ def _account_page(
         instruments=held,
         notices=sent,
         can_top_up=who.can(P.DATA_EDIT, all_scope=True) and account.status == "open",
+        credit_on_meter=transfers.meter_runs_credit(console(request).ctx.profile),
         **context,
     )
 
@@ -161,6 +178,17 @@ def top_up(
                 )
             except InstrumentRefused as exc:
                 refused = exc  # committed: the audit entry and the security event stay
+        if refused is None:  # the payment is committed; its transfer goes in its own transaction
+            with app.ctx.engine.begin() as conn:
+                transfers.after_topup(
+                    conn,
+                    grant.caller.principal,
+                    app.ctx.profile,
+                    app.ctx.policy,
+                    key,
+                    reference,
+                    source_address=source_address(request),
+                )
     except FormError as exc:
         return _account_page(request, who, key, status=400, error=str(exc))
     except AccountNotFound:
