@@ -3,8 +3,8 @@ the power-quality log's occurrences reach the store's power_quality repository.
 
 Against a model meter with a power-quality profile (values known in advance, scaler and unit
 read from the meter) and end to end against the virtual fleet, whose power-quality log records
-a voltage sag at the start of each power outage (the fleet has no power-quality profile yet, so
-the head-end reports it skipped).
+a voltage sag at the start of each power outage and whose power-quality profile (10-minute
+voltage per phase and frequency) shows 0 V while the outage lasts.
 """
 
 from __future__ import annotations
@@ -147,6 +147,13 @@ KEK = bytes(range(32))
 FLEET_START = datetime(2025, 3, 10, 1, 30, tzinfo=UTC)
 
 
+_VOLTAGES = ("32.7.0.255", "52.7.0.255", "72.7.0.255")
+
+
+def _dark(at: datetime, outages: list[tuple[datetime, datetime]]) -> bool:
+    return any(start <= at < end for start, end in outages)
+
+
 def test_col6_fleet_power_quality_log_sags_stored_as_occurrences_end_to_end(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -180,17 +187,39 @@ def test_col6_fleet_power_quality_log_sags_stored_as_occurrences_end_to_end(
                 )
                 for slot in fleet.meters
             }
+            outages = {
+                slot.identity.serial: [
+                    (o.start, o.end) for o in (slot.faults.outages if slot.faults else ())
+                ]
+                for slot in fleet.meters
+            }
         assert all(o.ok for o in outcomes), [o.reason for o in outcomes]
         start, end = day_bounds(DAY)
         with engine.connect() as conn:
             for target in targets:
                 stored = power_quality.records(conn, target.meter_id, start, end + timedelta(1))
                 assert [r.captured_at for r in stored if r.kind == "sag"] == sags[target.serial]
-                assert all(r.obis == "0-0:99.98.4.255" for r in stored)
+                events = [r for r in stored if r.kind == "sag"]
+                assert all(r.obis == "0-0:99.98.4.255" for r in events)
+                # The fleet's power-quality profile: every 10 minutes a voltage per phase and the
+                # frequency, in volts / hertz from the scaler and unit read from the meter.
+                values = [r for r in stored if r.kind == "instantaneous"]
+                volts = [r for r in values if r.obis.split(":")[1] in _VOLTAGES]
+                hertz = [r for r in values if r.obis == "1-0:14.7.0.255"]
+                assert len(values) == len(volts) + len(hertz) and len(hertz) >= 144
+                assert {(r.unit, r.scaler) for r in volts} == {(35, -1)}
+                assert {(r.unit, r.scaler) for r in hertz} == {(44, -2)}
+                lit = [r for r in volts if not _dark(r.captured_at, outages[target.serial])]
+                assert all(207 <= r.raw_value * 10**r.scaler <= 253 for r in lit)  # type: ignore[operator]
+                # A sag the log reports is 0 V in the profile entries during the outage.
+                assert all(
+                    r.raw_value == 0 for r in volts if _dark(r.captured_at, outages[target.serial])
+                )
             skipped = conn.execute(
                 select(audit_record.c.details).where(audit_record.c.action == "session.read")
             ).all()
         assert sum(len(s) for s in sags.values()) > 0
-        assert all("1-0:99.2.0.255" in d[0]["skipped"] for d in skipped)
+        assert not any("1-0:99.2.0.255" in d[0]["skipped"] for d in skipped)
+        assert all("power_quality_profile" in d[0]["read"] for d in skipped)
 
     asyncio.run(run())

@@ -15,6 +15,7 @@ from .calendar_objects import calendar_objects
 from .control import control_objects
 from .firmware import image_transfer
 from .objects import ObjectTable
+from .pq_profile import power_quality_profile
 from .profile_objects import profile_objects
 from .push_objects import push_objects
 from .registers import register_objects
@@ -33,6 +34,7 @@ def object_table(phases: int) -> ObjectTable:
             *register_objects(phases),
             *method_objects(),
             *profile_objects(),
+            power_quality_profile(phases),
             *control_objects(),
             *calendar_objects(),
             *push_objects(),
