@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from uuid import UUID
 
 import pytest
 from sqlalchemy import Connection, func, select
+from typer.testing import CliRunner
 
+from metra.cli.main import app
 from metra.headend.local_reads import (
     ImplausibleReading,
     LocalReadInvalid,
@@ -24,10 +27,13 @@ from metra.headend.local_reads import (
     load,
     parse,
 )
-from metra.store import registers
+from metra.profiles import load_profile
+from metra.security.totp import totp
+from metra.store import make_engine, migrate, registers
 from metra.store.intervals import Origin, Outcome, meter_status_of, origin_of, read, versions
 from metra.store.masterdata import Entity, create
 from metra.store.schema import audit_record, interval_day, register_reading
+from tests.cli.accounts import ROOT_PASSWORD, root_and_reader
 
 from .conftest import add_meter
 
@@ -230,3 +236,53 @@ def test_col12_implausible_customer_reading_refused(
         enter_customer_reading(conn, meter, "1.0.1.8.0.255", kwh, at, actor="admin", now=NOW)
     assert _count(conn) == (0, 1)
     enter_customer_reading(conn, meter, "1.0.1.8.0.255", 1239.9, at, actor="admin", now=NOW)
+
+
+def test_col12_cli_import_local_and_customer_as_authorised_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`metra import local|customer --as USER`: an operator is refused, the administrator
+    (data:edit, password then TOTP) imports; a bad file and an implausible reading fail clearly."""
+    key_hex = "44" * 32
+    db = str(tmp_path / "import.db")
+    migrate(db)
+    monkeypatch.setenv("METRA_DB", db)
+    monkeypatch.setenv("METRA_MASTER_KEY", key_hex)
+    engine = make_engine(db)
+    with engine.begin() as conn:
+        seed = root_and_reader(conn, load_profile("pl").passwords, key_hex)
+        add_meter(conn, "LOC1", TITLE)
+        _customer_meter(conn, 10.0)
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps(session_file()))
+    run = CliRunner().invoke
+
+    out = run(app, ["import", "local", str(path), "--as", "olga"], input="Reader-pass-456\n")
+    assert out.exit_code != 0 and "may not import" in out.output
+    now = time.time()
+
+    def login(step: int) -> str:  # each log-in needs a fresh TOTP step (no replay)
+        return f"{ROOT_PASSWORD}\n{totp(seed, now + 30 * step)}\n"
+
+    out = run(app, ["import", "local", str(path), "--as", "root"], input=login(-1))
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output)
+    assert summary["intervals"] == 8 and summary["days"] == {"new": 2}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_broken(["load_profile", "rows", 0, "status"], -1)))
+    out = run(app, ["import", "local", str(bad), "--as", "root"])
+    assert out.exit_code != 0 and "load_profile.rows[0].status" in out.output
+
+    customer = ["import", "customer", "--meter", "CUST1", "--obis", "1.0.1.8.0.255"]
+    customer += ["--at", "2024-03-05T00:00:00Z", "--as", "root"]
+    out = run(app, [*customer, "--value", "5000"], input=login(0))
+    assert out.exit_code != 0 and "connection allows" in out.output
+    out = run(
+        app,
+        [*customer, "--value", "1100"],
+        input=login(1),
+    )
+    assert out.exit_code == 0, out.output
+    with engine.connect() as conn:
+        assert _count(conn) == (2, 3)  # the file's, the remote one, the customer's
+    engine.dispose()

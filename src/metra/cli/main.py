@@ -13,6 +13,7 @@ from . import (
     dlms_cmd,
     export_cmd,
     fleet_cmd,
+    import_cmd,
     kpi_cmd,
     read_cmd,
     serve_cmd,
@@ -62,3 +63,4 @@ app.add_typer(command_app, name="command")
 app.add_typer(prepay_app, name="prepay")
 app.add_typer(vee_cmd.app, name="vee")
 app.add_typer(export_cmd.app, name="export")
+app.add_typer(import_cmd.app, name="import")
