@@ -83,6 +83,7 @@ def pages(w: World) -> list[tuple[str, Callable[[Role], bool]]]:
         ("/console/audit", holds(P.AUDIT_READ)),
         ("/console/incidents", holds(P.INCIDENTS_MANAGE)),
         ("/console/my", holds(P.READINGS_READ)),
+        ("/console/my/info", holds(P.READINGS_READ)),
         (f"/console/my/meters/{a}?month=2025-03", holds(P.READINGS_READ)),
         (f"/console/my/meters/{b}?month=2025-03", holds(P.READINGS_READ, all_scope=True)),
         (

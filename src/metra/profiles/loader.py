@@ -31,6 +31,7 @@ from metra.profiles.model import (
 
 _DATA_PACKAGE = "metra.profiles"
 _CODE_RE = re.compile(r"^[A-Z]{2}$")
+_CONTACT_RE = re.compile(r"^([^@\s]+@[^@\s]+\.[^@\s]+|https://\S+)$")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2}$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _FIXED_DAY_RE = re.compile(r"^(\d\d)-(\d\d)$")
@@ -176,6 +177,8 @@ def _check_consistency(p: Profile, source: str) -> None:
         ZoneInfo(p.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("timezone", f"unknown IANA time zone {p.timezone!r}")
+    if p.operator.contact and not _CONTACT_RE.match(p.operator.contact):
+        fail("operator.contact", "must be an e-mail address or an https:// URL")
 
     m = p.metering
     if not m.allowed_intervals or len(set(m.allowed_intervals)) != len(m.allowed_intervals):
@@ -235,6 +238,21 @@ def _check_consistency(p: Profile, source: str) -> None:
 
     _check_calendar(p, source)
     _check_billing(p, source)
+    q = p.power_quality
+    if -q.voltage_always_low_percent < q.voltage_band_percent:
+        fail("power_quality.voltage_always_low_percent", "must not be inside voltage_band_percent")
+    if q.voltage_always_high_percent < q.voltage_band_percent:
+        fail("power_quality.voltage_always_high_percent", "must not be inside voltage_band_percent")
+    if -q.frequency_always_low_percent < q.frequency_band_percent:
+        fail(
+            "power_quality.frequency_always_low_percent",
+            "must not be inside frequency_band_percent",
+        )
+    if q.frequency_always_high_percent < q.frequency_band_percent:
+        fail(
+            "power_quality.frequency_always_high_percent",
+            "must not be inside frequency_band_percent",
+        )
 
 
 def _check_billing(p: Profile, source: str) -> None:

@@ -238,6 +238,28 @@ class Balance:
     assumed_tan_phi: float = field(metadata=_m("tan(phi)", lo=0.0, hi=2.0))
 
 
+@dataclass(frozen=True, slots=True)
+class PowerQualityLimits:
+    """Supply-voltage and frequency limits a power-quality report is judged against (PQ-1).
+
+    Each quantity has a band it must stay in for ``*_share_percent`` of the assessment period
+    and a wider band it must never leave; deviations are percent of the nominal value.
+    """
+
+    nominal_voltage_v: float = field(metadata=_m("V", lo=1.0, hi=1_000_000.0))
+    nominal_frequency_hz: float = field(metadata=_m("Hz", choices=(50.0, 60.0)))
+    voltage_band_percent: float = field(metadata=_m("% of Un", lo=0.0, hi=50.0))
+    voltage_share_percent: float = field(metadata=_m("%", lo=50.0, hi=100.0))
+    voltage_always_low_percent: float = field(metadata=_m("% of Un", lo=-50.0, hi=0.0))
+    voltage_always_high_percent: float = field(metadata=_m("% of Un", lo=0.0, hi=50.0))
+    voltage_period_days: int = field(metadata=_m("d", lo=1, hi=366))
+    frequency_band_percent: float = field(metadata=_m("% of fn", lo=0.0, hi=20.0))
+    frequency_share_percent: float = field(metadata=_m("%", lo=50.0, hi=100.0))
+    frequency_always_low_percent: float = field(metadata=_m("% of fn", lo=-20.0, hi=0.0))
+    frequency_always_high_percent: float = field(metadata=_m("% of fn", lo=0.0, hi=20.0))
+    frequency_period_days: int = field(metadata=_m("d", lo=1, hi=366))
+
+
 DAY_TYPES = ("working", "saturday", "sunday", "holiday")
 """Kinds of local day a tariff zone rule may name; "holiday" is a public holiday or a day off."""
 
@@ -326,6 +348,13 @@ class CalendarRules:
 
 
 @dataclass(frozen=True, slots=True)
+class Operator:
+    """The operator as the data controller the customer may contact (ACC-7, S1 19 item 5)."""
+
+    contact: str = field(default="", metadata=_m("e-mail address or https:// URL"))
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """One jurisdiction's configuration object (JUR-1)."""
 
@@ -347,3 +376,5 @@ class Profile:
     billing: Billing
     reports: Reports
     calendar: CalendarRules
+    power_quality: PowerQualityLimits
+    operator: Operator = Operator()

@@ -6,6 +6,7 @@ from metra.console.pages import (
     auth,
     commands,
     consumer,
+    customer_info,
     dashboard,
     meters,
     prepayment,
@@ -24,6 +25,7 @@ ROUTERS = (
     prepayment.pages,
     admin.pages,
     consumer.pages,
+    customer_info.pages,
 )
 
 __all__ = ["ROUTERS"]
