@@ -23,6 +23,7 @@ from . import (
 from .balance_cmd import balance_command
 from .billing_cmd import billing_command
 from .command_cmd import app as command_app
+from .pq_cmd import app as pq_app
 from .prepay_cmd import app as prepay_app
 
 app = typer.Typer(
@@ -61,6 +62,7 @@ app.command("balance")(balance_command)
 app.command("billing")(billing_command)
 app.add_typer(command_app, name="command")
 app.add_typer(prepay_app, name="prepay")
+app.add_typer(pq_app, name="pq")
 app.add_typer(vee_cmd.app, name="vee")
 app.add_typer(export_cmd.app, name="export")
 app.add_typer(import_cmd.app, name="import")
