@@ -227,3 +227,44 @@ def test_duplicate_serial_in_one_file_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(document))
     with pytest.raises(ImportFailed, match="twice"):
         read_file(path, KEK)
+
+
+def test_sec7_sto5_batched_import_audits_each_meter_once_without_key_material(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """SEC-7, STO-5: a batched import leaves one `meter.import` entry per meter naming every
+    key written (interface, kind, version) and its first address, and no key material; a
+    re-import retires the keys (version 2), keeps the ids and adds no second address."""
+    from metra.store import addresses
+    from metra.store.audit import entries
+
+    meters = {"E1": _keys(), "E2": _keys()}
+    path = tmp_path / "fleet.json"
+    document = fleet_inventory(meters)
+    path.write_text(json.dumps(document))
+    store = KeyStore(MasterKey.generate())
+    ids, imported = import_file(engine, store, path, KEK, at=AT, by="import")
+    again, _ = import_file(engine, store, path, KEK, at=AT, by="import")
+    assert again == ids
+    with engine.connect() as conn:
+        trail = [e for e in entries(conn) if e.action == "meter.import"]
+        assert [e.target_id for e in trail] == [str(ids["E1"]), str(ids["E2"])] * 2
+        for entry, version in zip(trail, (1, 1, 2, 2), strict=True):
+            assert entry.details is not None
+            stored = entry.details["keys_stored"]
+            assert len(stored) == 13  # 6 associations x (ek, ak) and the HAN key
+            assert {k["key_version"] for k in stored} == {version}
+            assert ("wan", "ek.2") in {(k["interface"], k["kind"]) for k in stored}
+        assert trail[0].details is not None and trail[0].details["address"].startswith("127.0")
+        text = json.dumps([e.details for e in entries(conn)])
+        for meter in imported:
+            for pair in meter.keys.values():
+                assert pair.encryption_key.hex() not in text
+            assert meter.han_key is not None and meter.han_key.hex() not in text
+        for serial, keys in meters.items():
+            assert store.association(conn, ids[serial], "wan", 3) == keys[("wan", 3)]
+            assert [a.version for a in addresses.history(conn, ids[serial])] == [1]
+        current = conn.execute(
+            select(func.count()).select_from(meter_key).where(meter_key.c.retired_at.is_(None))
+        ).scalar_one()
+        assert current == 26

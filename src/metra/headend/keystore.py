@@ -19,18 +19,19 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from metra.store import audit, keys
-from metra.store.schema import meter_key
+from metra.store.schema import audit_record, meter_key
 
 from .errors import KeyStoreError, MasterKeyMissing
 
@@ -180,6 +181,53 @@ class KeyStore:
             details={"interface": interface, "kind": kind, "key_version": version},
         )
         return version
+
+    def put_many(
+        self,
+        conn: Connection,
+        new: Sequence[tuple[UUID, str, str, bytes]],
+        *,
+        at: datetime,
+        by: str,
+        action: str = "key.store",
+        details: Mapping[UUID, Mapping[str, Any]] | None = None,
+    ) -> list[int]:
+        """Seal and store many keys (meter, interface, kind, key) at once; their versions.
+
+        Same rows as `put` per key, in a few statements. The audit trail gets one `action`
+        entry per meter naming every key written (interface, kind, version, never the key),
+        merged with that meter's `details`, so an import audits each meter once (a meter in
+        `details` without keys still gets its entry).
+        """
+        sealed: list[keys.NewKey] = []
+        for meter_id, interface, kind, key in new:
+            if interface not in INTERFACES:
+                raise KeyStoreError(f"unknown interface {interface!r}")
+            blob = self.master.seal(key, _context(meter_id, interface, kind))
+            sealed.append(keys.NewKey(meter_id, interface, kind, blob))
+        versions = keys.put_many(conn, sealed, kek_id=self.master.key_id, at=at, by=by)
+        written: dict[UUID, list[dict[str, Any]]] = {}
+        for entry, version in zip(sealed, versions, strict=True):
+            written.setdefault(entry.meter_id, []).append(
+                {"interface": entry.interface, "kind": entry.kind, "key_version": version}
+            )
+        extra = details or {}
+        rows = [
+            {
+                "at": at,
+                "actor": by,
+                "action": action,
+                "target_kind": "meter",
+                "target_id": str(meter_id),
+                "details": {**extra.get(meter_id, {}), "keys_stored": written.get(meter_id, [])},
+                "prev_hash": None,
+                "hash": None,
+            }
+            for meter_id in dict.fromkeys([*extra, *written])
+        ]
+        if rows:  # pending entries, sealed into the chain by the security layer's next record
+            conn.execute(insert(audit_record), rows)
+        return versions
 
     def get(self, conn: Connection, meter_id: UUID, interface: str, kind: str) -> bytes:
         """The key in use; a missing key or one that does not open raises KeyStoreError."""
