@@ -17,14 +17,13 @@ import typer
 from metra.headend.errors import HeadEndError
 from metra.headend.local_reads import enter_customer_reading, import_local, load
 from metra.security import audit
-from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, require
+from metra.security.roles import Permission
 from metra.store import make_engine
 from metra.store.errors import StoreError
 from metra.store.masterdata import Entity, find
 
 from .common import DB, fail, print_json, profile_or_fail
-from .session import ACTOR, CLI_SOURCE, act_as_kept
+from .session import ACTOR, act_with
 
 app = typer.Typer(help="Import readings taken locally or given by the customer (COL-12).")
 
@@ -47,11 +46,7 @@ def local_command(
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            try:
-                principal = act_as_kept(conn, user, rules, CLI_SOURCE)
-                require(principal, Permission.DATA_EDIT)
-            except SecurityLayerError as exc:
-                fail(f"{user} may not import readings: {exc}")
+            principal = act_with(conn, user, rules, Permission.DATA_EDIT, "import readings")
             with conn.begin():
                 result = import_local(conn, session, actor=principal.username, now=_now())
                 audit.seal(conn)
@@ -97,11 +92,7 @@ def customer_command(
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            try:
-                principal = act_as_kept(conn, user, rules, CLI_SOURCE)
-                require(principal, Permission.DATA_EDIT)
-            except SecurityLayerError as exc:
-                fail(f"{user} may not enter readings: {exc}")
+            principal = act_with(conn, user, rules, Permission.DATA_EDIT, "enter readings")
             with conn.begin():
                 found = find(conn, Entity.METER, _day(when), serial=meter)
                 if len(found) != 1:

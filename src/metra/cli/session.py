@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from metra.profiles import Profile
 from metra.security import login, users
 from metra.security.errors import AuthenticationFailed, SecurityLayerError
-from metra.security.roles import Principal
+from metra.security.roles import Permission, Principal, require
 from metra.security.sealing import SecretBox
 
 from .common import fail
@@ -95,3 +95,16 @@ def log_in(conn: Connection, username: str, profile: Profile, source: str) -> Pr
         return act_as_kept(conn, username, profile, source)
     except SecurityLayerError as exc:
         fail(f"log-in refused: {exc}")
+
+
+def act_with(
+    conn: Connection, username: str, profile: Profile, permission: Permission, refused: str
+) -> Principal:
+    """Log ``username`` in (refusals kept, as `act_as_kept`) and require ``permission``; any
+    refusal ends the command with ``<username> may not <refused>: <why>``."""
+    try:
+        principal = act_as_kept(conn, username, profile, CLI_SOURCE)
+        require(principal, permission)
+    except SecurityLayerError as exc:
+        fail(f"{username} may not {refused}: {exc}")
+    return principal

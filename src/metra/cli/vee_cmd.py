@@ -26,8 +26,7 @@ from metra.mdm import run_vee, versions
 from metra.mdm.estimation.methods import Method
 from metra.profiles import Profile
 from metra.security import audit
-from metra.security.errors import SecurityLayerError
-from metra.security.roles import Permission, require
+from metra.security.roles import Permission
 from metra.store import make_engine
 from metra.store.errors import StoreError
 from metra.store.intervals import quality_of
@@ -35,7 +34,7 @@ from metra.store.masterdata import Entity, find
 from metra.store.schema import interval_day
 
 from .common import DB, fail, profile_or_fail
-from .session import CLI_SOURCE, act_as_kept
+from .session import act_with
 
 app = typer.Typer(
     help="Validation, estimation and editing of stored interval data (VEE).",
@@ -247,11 +246,7 @@ def edit_command(
     engine = make_engine(db)
     try:
         with engine.connect() as conn:
-            try:
-                principal = act_as_kept(conn, user, rules, CLI_SOURCE)
-                require(principal, Permission.DATA_EDIT)
-            except SecurityLayerError as exc:
-                fail(f"{user} may not edit data: {exc}")
+            principal = act_with(conn, user, rules, Permission.DATA_EDIT, "edit data")
             with conn.begin():
                 meter_id = _meter_id(conn, meter, when)
                 version = versions.edit(
