@@ -310,7 +310,13 @@ def test_cmd7_bad_signature_never_reaches_activation(file_engine: Engine, tmp_pa
             with file_engine.begin() as c:
                 with pytest.raises(FirmwareRejected):
                     firmware.add(
-                        c, "MTR", "6.6.6", b"EVIL", forged[:-1] + b"\x00", at=START, by="x"
+                        c,
+                        "MTR",
+                        "6.6.6",
+                        b"EVIL",
+                        forged[:-1] + bytes([forged[-1] ^ 1]),
+                        at=START,
+                        by="x",
                     )
                 image_id = firmware.add(c, "MTR", "6.6.6", b"EVIL", forged, at=START, by="x")
             r.submit("firmware_update", params={"image_id": str(image_id)})
