@@ -35,12 +35,11 @@ from metra.dlms import axdr
 from metra.dlms.acse import Mechanism
 from metra.dlms.client import ClientSettings
 from metra.dlms.cosem import objects
-from metra.dlms.cosem.objects import invocation_counter_object
 from metra.dlms.data import Data, DateTime, OctetString
 from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
-from metra.net.client import DlmsClient, Endpoint
+from metra.net.client import DlmsClient, Endpoint, published_invocation_counter
 from metra.profiles.model import Profile
 from metra.store import addresses, coverage, diagnostics, intervals, power_quality, registers
 from metra.store.events import add_meter_events
@@ -308,17 +307,12 @@ class Collector:
         read through the Public client, which needs no keys).
         """
         start = self._counters.get((target.meter_id, sap))
-        if start is None:
-            public = self.client_class(self._endpoint(target, PUBLIC_SAP), ClientSettings())
-            await self._associate(public)
-            try:
-                value = await public.get(1, invocation_counter_object(sap).to_bytes(), 2)
-            finally:
-                await public.__aexit__(None, None, None)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise DlmsError(f"invocation counter object holds {type(value).__name__}")
-            start = int(value)
         endpoint = self._endpoint(target, sap)
+        if start is None:
+            try:
+                start = await published_invocation_counter(endpoint, sap, self.client_class)
+            except SecurityError as exc:
+                raise AuthenticationFailed(str(exc)) from None
         return self.client_class(endpoint, replace(settings, invocation_counter=start))
 
     def _remember(self, target: MeterTarget, sap: int, client: DlmsClient) -> None:

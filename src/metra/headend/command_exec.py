@@ -74,7 +74,12 @@ from metra.dlms.errors import DlmsError, SecurityError
 from metra.dlms.keywrap import wrap_key
 from metra.dlms.obis import Obis
 from metra.dlms.protection import SecurityContext
-from metra.net.client import DlmsClient, Endpoint
+from metra.net.client import (
+    CounterNotPublished,
+    DlmsClient,
+    Endpoint,
+    published_invocation_counter,
+)
 from metra.net.errors import RequestRefused, TransportError
 
 from .collector import PUBLIC_SAP, MeterTarget
@@ -274,16 +279,16 @@ class CommandExecutor:
         if use is None:
             raise CommandFailed(f"no keys for client SAP {sap}")
         start = self._counters.get((target.meter_id, sap))
+        endpoint = self._endpoint(target, sap)
         if start is None:
-            counter = objects.invocation_counter_object(sap).to_bytes()
-            value = await self._public_get(target, DATA, counter, 2)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise CommandFailed("the meter publishes no invocation counter")
-            start = int(value)
+            try:
+                start = await published_invocation_counter(endpoint, sap)
+            except CounterNotPublished:
+                raise CommandFailed("the meter publishes no invocation counter") from None
         settings = ClientSettings(
             mechanism=Mechanism.HLS_GMAC, security=self._context(use), invocation_counter=start
         )
-        return _Session(self, target, sap, DlmsClient(self._endpoint(target, sap), settings))
+        return _Session(self, target, sap, DlmsClient(endpoint, settings))
 
     async def _public_get(self, target: MeterTarget, cls: int, ln: bytes, attr: int) -> Data:
         """Read what every meter publishes, through the Public client (no keys)."""

@@ -272,17 +272,24 @@ class DlmsClient:
 PUBLIC_CLIENT_SAP = 16
 
 
-async def published_invocation_counter(endpoint: Endpoint, client_sap: int) -> int:
+class CounterNotPublished(DlmsError):
+    """The meter's invocation-counter object holds no counter."""
+
+
+async def published_invocation_counter(
+    endpoint: Endpoint, client_sap: int, client_class: type[DlmsClient] = DlmsClient
+) -> int:
     """The invocation counter a meter expects next from ``client_sap``.
 
     A meter refuses any frame counter not above the last one it accepted (replay protection), so
     a client without its own record of the last session (first contact, a restart, a one-off
     ``metra read``) must start from what the meter publishes in 0-0:43.1.<sap>.255. That object
-    is readable by the Public client, which needs no keys.
+    is readable by the Public client, which needs no keys. ``client_class`` lets a caller that
+    instruments its sessions (the collector's benchmark) use its own client here too.
     """
     public = replace(endpoint, client_address=PUBLIC_CLIENT_SAP)
-    async with DlmsClient(public, ClientSettings()) as meter:
+    async with client_class(public, ClientSettings()) as meter:
         value = await meter.get(1, invocation_counter_object(client_sap).to_bytes(), 2)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise DlmsError(f"invocation counter object holds {type(value).__name__}")
+        raise CounterNotPublished(f"invocation counter object holds {type(value).__name__}")
     return int(value)
